@@ -1,0 +1,7 @@
+//! stub
+/// stub
+pub struct Header;
+/// stub
+pub struct Record;
+/// stub
+pub struct RecordBatch;
