@@ -155,13 +155,15 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("Produce"));
-        assert!(v.version::<FetchRequest>().is_err(), "absent API has no version");
+        assert!(
+            v.version::<FetchRequest>().is_err(),
+            "absent API has no version"
+        );
     }
 
     #[test]
     fn client_ranges_lie_within_kafka_protocol_versions() {
         use kafka_protocol::messages::*;
-        use kafka_protocol::protocol::Message;
         fn within<R: Request>(api: ApiKey) {
             let (min, max) = client_range(api).unwrap();
             assert!(min >= R::VERSIONS.min && max <= R::VERSIONS.max, "{api:?}");
