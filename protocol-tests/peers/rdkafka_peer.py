@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""rdkafka_peer.py: librdkafka (via confluent-kafka) as a third-party peer for flame-kafka's
+protocol tests. Same modes, options and JSON-lines format as peers/java/Peer.java:
+
+  {"topic":str,"partition":int|null,"offset":int|null,"key":b64|null,
+   "value":b64|null,"headers":[[name,b64|null],...],"timestamp":int|null}
+
+  produce --bootstrap B [--acks all|1|0] [--compression none|gzip|snappy|lz4|zstd]
+          [--linger-ms N] [--idempotence true|false] [--partitioner P] [--timeout-ms M]
+          stdin: messages; stdout: the same messages with partition/offset/timestamp
+  consume --bootstrap B --topic T --count N [--group G] [--timeout-ms M]
+          [--isolation read_committed|read_uncommitted] [--from-beginning]
+
+Client options: --security-protocol, --sasl-mechanism, --sasl-username, --sasl-password,
+--ssl-ca, --ssl-cert, --ssl-key, --property k=v (librdkafka property, repeatable).
+Unlike librdkafka's defaults, consume reads uncommitted messages unless --isolation says
+otherwise, as the Java client does. Exit codes: 0 ok, 1 error, 2 some message failed,
+3 timeout, 5 authentication/TLS failure, 64 usage.
+"""
+
+import argparse
+import base64
+import json
+import sys
+import time
+import uuid
+
+from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError,
+                             Producer, TopicPartition)
+
+# Errors after which retrying cannot help: wrong credentials, untrusted certificate, ACLs.
+SECURITY_CODES = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
+               KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+
+
+class Fatal(Exception):
+    """Ends the run with an exit code (see the module docstring)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"rdkafka_peer: {message}", file=sys.stderr)
+        sys.exit(64)
+
+
+def parse_args(argv):
+    p = Parser(description=__doc__.split("\n")[0])
+    p.add_argument("mode", choices=["produce", "consume"])
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--acks")
+    p.add_argument("--compression")
+    p.add_argument("--linger-ms", type=int, default=5)
+    p.add_argument("--idempotence", choices=["true", "false"])
+    p.add_argument("--partitioner")
+    p.add_argument("--timeout-ms", type=int)
+    p.add_argument("--topic")
+    p.add_argument("--group")
+    p.add_argument("--count", type=int)
+    p.add_argument("--isolation", choices=["read_committed", "read_uncommitted"],
+                   default="read_uncommitted")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--security-protocol")
+    p.add_argument("--sasl-mechanism")
+    p.add_argument("--sasl-username")
+    p.add_argument("--sasl-password")
+    p.add_argument("--ssl-ca")
+    p.add_argument("--ssl-cert")
+    p.add_argument("--ssl-key")
+    p.add_argument("--property", action="append", default=[], metavar="K=V")
+    args = p.parse_args(argv)
+    if args.mode == "consume" and (args.topic is None or args.count is None):
+        p.error("consume needs --topic and --count")
+    return args
+
+
+def client_config(args, errors):
+    """Bootstrap, security options and an error callback that records fatal errors."""
+    def on_error(err):
+        print(f"rdkafka_peer: client error: {err}", file=sys.stderr)
+        if err.fatal() or err.code() in SECURITY_CODES:
+            errors.append(err)
+
+    conf = {"bootstrap.servers": args.bootstrap, "client.id": "flame-rdkafka-peer",
+            "error_cb": on_error}
+    optional = {"security.protocol": args.security_protocol, "sasl.mechanism": args.sasl_mechanism,
+                "sasl.username": args.sasl_username, "sasl.password": args.sasl_password,
+                "ssl.ca.location": args.ssl_ca, "ssl.certificate.location": args.ssl_cert,
+                "ssl.key.location": args.ssl_key}
+    conf.update({k: v for k, v in optional.items() if v is not None})
+    return conf
+
+
+def with_overrides(args, conf):
+    """`--property k=v` overrides win over everything the mode set."""
+    for kv in args.property:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            print(f"rdkafka_peer: --property wants key=value, got {kv!r}", file=sys.stderr)
+            sys.exit(64)
+        conf[key] = value
+    return conf
+
+
+def b64decode(s):
+    return None if s is None else base64.b64decode(s)
+
+
+def b64encode(b):
+    return None if b is None else base64.b64encode(b).decode("ascii")
+
+
+def record_json(topic, partition, offset, key, value, headers, timestamp):
+    return json.dumps({
+        "topic": topic,
+        "partition": partition,
+        "offset": offset if offset is not None and offset >= 0 else None,
+        "key": b64encode(key),
+        "value": b64encode(value),
+        "headers": [[name, b64encode(v)] for name, v in (headers or [])],
+        "timestamp": timestamp,
+    }, separators=(",", ":"))
+
+
+def msg_timestamp(msg):
+    kind, ts = msg.timestamp()
+    return None if kind == TIMESTAMP_NOT_AVAILABLE else ts
+
+
+def check_fatal(errors):
+    if errors:
+        raise Fatal(str(errors[0]), 5 if errors[0].code() in SECURITY_CODES else 1)
+
+
+# ------------------------------------------------------------------------ produce
+
+def produce(args):
+    errors = []
+    timeout_ms = args.timeout_ms or 60000
+    conf = client_config(args, errors)
+    conf.update({"linger.ms": args.linger_ms, "message.timeout.ms": timeout_ms})
+    optional = {"acks": args.acks, "compression.type": args.compression,
+                "enable.idempotence": args.idempotence, "partitioner": args.partitioner}
+    conf.update({k: v for k, v in optional.items() if v is not None})
+    producer = Producer(with_overrides(args, conf))
+
+    results = {}   # index -> (error, delivered message)
+    headers = []   # input headers by index: delivery reports do not carry them
+
+    def on_delivery(index, err, msg):
+        results[index] = (err, msg)
+
+    count = 0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        m = json.loads(line)
+        headers.append([(name, b64decode(v)) for name, v in m.get("headers") or []])
+        kwargs = {"topic": m["topic"], "key": b64decode(m.get("key")),
+                  "value": b64decode(m.get("value")), "headers": headers[-1],
+                  "on_delivery": (lambda i: lambda err, msg: on_delivery(i, err, msg))(count)}
+        if m.get("partition") is not None:
+            kwargs["partition"] = m["partition"]
+        if m.get("timestamp") is not None:
+            kwargs["timestamp"] = m["timestamp"]
+        while True:
+            check_fatal(errors)
+            try:
+                producer.produce(**kwargs)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                producer.poll(0.1)
+        producer.poll(0)
+        count += 1
+
+    deadline = time.monotonic() + timeout_ms / 1000 + 5
+    while producer.flush(0.2) > 0:
+        check_fatal(errors)
+        if time.monotonic() > deadline:
+            raise Fatal("flush timed out", 3)
+    check_fatal(errors)
+
+    rc = 0
+    for i in range(count):
+        err, msg = results.get(i, ("no delivery report", None))
+        if err is not None:
+            security = isinstance(err, KafkaError) and err.code() in SECURITY_CODES
+            rc = 5 if security else max(rc, 2)
+            print(f"rdkafka_peer: message {i} failed: {err}", file=sys.stderr)
+            continue
+        print(record_json(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
+                          headers[i], msg_timestamp(msg)))
+    sys.stdout.flush()
+    return rc
+
+
+# ------------------------------------------------------------------------ consume
+
+def wait_for_partitions(consumer, topic, deadline, errors):
+    while True:
+        check_fatal(errors)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Fatal(f"topic {topic} has no partitions (does it exist?)", 3)
+        try:
+            md = consumer.list_topics(topic, timeout=min(left, 5))
+            t = md.topics.get(topic)
+            if t is not None and t.error is None and t.partitions:
+                return sorted(t.partitions)
+        except Exception as e:  # KafkaException on timeouts; retried until the deadline
+            print(f"rdkafka_peer: metadata: {e}", file=sys.stderr)
+        time.sleep(0.2)
+
+
+def consume(args):
+    if args.count == 0:
+        return 0
+    errors = []
+    deadline = time.monotonic() + (args.timeout_ms or 30000) / 1000
+    conf = client_config(args, errors)
+    conf.update({
+        # librdkafka wants a group.id even for assign(); without --group it is never joined.
+        "group.id": args.group or f"flame-rdkafka-peer-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "isolation.level": args.isolation,
+        "auto.offset.reset": "earliest" if args.group is None or args.from_beginning else "latest",
+    })
+    consumer = Consumer(with_overrides(args, conf))
+    try:
+        if args.group is not None:
+            consumer.subscribe([args.topic])
+        else:
+            parts = wait_for_partitions(consumer, args.topic, deadline, errors)
+            consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
+
+        consumed = {}
+        got = 0
+        while got < args.count and time.monotonic() < deadline:
+            check_fatal(errors)
+            msg = consumer.poll(max(0.0, min(0.5, deadline - time.monotonic())))
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                err = msg.error()
+                if err.fatal() or err.code() in SECURITY_CODES:
+                    raise Fatal(str(err), 5 if err.code() in SECURITY_CODES else 1)
+                if err.code() not in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    print(f"rdkafka_peer: consume error: {err}", file=sys.stderr)
+                continue
+            print(record_json(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
+                              msg.headers(), msg_timestamp(msg)), flush=True)
+            consumed[(msg.topic(), msg.partition())] = msg.offset() + 1
+            got += 1
+
+        # Commit exactly what was printed, so a second run with the same group continues there.
+        if args.group is not None and consumed:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in consumed.items()],
+                            asynchronous=False)
+        if got < args.count:
+            print(f"rdkafka_peer: consume timed out after {got} of {args.count} messages",
+                  file=sys.stderr)
+            return 3
+        return 0
+    finally:
+        consumer.close()
+
+
+def main(argv):
+    args = parse_args(argv)
+    try:
+        return produce(args) if args.mode == "produce" else consume(args)
+    except Fatal as e:
+        print(f"rdkafka_peer: {args.mode} failed: {e}", file=sys.stderr)
+        return e.code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

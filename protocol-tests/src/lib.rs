@@ -1,0 +1,49 @@
+//! Support for the real-broker tests: where the brokers and peers are, and how to
+//! talk to the third-party peers (the Java client and librdkafka).
+//!
+//! The brokers are started by `protocol-tests/harness/kafka.sh` (or are external,
+//! e.g. the docker-compose cluster); their addresses come from `FLAME_KAFKA_*`
+//! environment variables (`kafka.sh env` prints them). A test that finds them unset
+//! fails with instructions: tests that claim Kafka behaviour never skip silently.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod peer;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// An environment variable the harness sets; panics with instructions if unset.
+pub fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: these tests need real Kafka brokers.\n\
+             Run them with `bash scripts/test.sh` (starts the brokers), or start them with\n\
+             `bash protocol-tests/harness/kafka.sh install && bash protocol-tests/harness/kafka.sh start single`\n\
+             and `eval \"$(bash protocol-tests/harness/kafka.sh env)\"`."
+        ),
+    }
+}
+
+/// The single test broker's PLAINTEXT address.
+pub fn bootstrap() -> String {
+    env("FLAME_KAFKA_BOOTSTRAP")
+}
+
+/// The three-node cluster's PLAINTEXT addresses, comma-separated.
+pub fn cluster_bootstrap() -> String {
+    env("FLAME_KAFKA_CLUSTER_BOOTSTRAP")
+}
+
+/// A topic name no other test (or earlier run) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
+}
