@@ -1,0 +1,242 @@
+//! A small admin helper on [`Cluster`]: creating and deleting topics (used by tests
+//! and tools; not a full admin client).
+
+use std::time::Duration;
+
+use flame_kafka_codec::messages::create_topics_request::CreatableTopic;
+use flame_kafka_codec::messages::delete_topics_request::DeleteTopicState;
+use flame_kafka_codec::messages::{
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
+};
+use flame_kafka_codec::protocol::StrBytes;
+use flame_kafka_codec::KafkaCode;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::cluster::metadata_request;
+use crate::error::{BrokerRef, ClusterError};
+use crate::metadata::{BrokerId, Metadata};
+use crate::pool::Purpose;
+use crate::Cluster;
+
+/// Attempts for an admin request that meets a retriable error.
+const ADMIN_ATTEMPTS: u32 = 3;
+/// Pause between checks that every broker sees a created or deleted topic.
+const PROPAGATION_POLL: Duration = Duration::from_millis(100);
+
+impl Cluster {
+    /// Creates topics, each given as `(name, partitions, replication factor)`, and
+    /// waits (up to `request.timeout.ms`) until every broker's metadata shows them
+    /// with a leader for every partition. A topic that already exists is not an
+    /// error.
+    ///
+    /// # Errors
+    /// [`ClusterError::Kafka`] with the topic and the broker's message for a topic
+    /// the broker refused (e.g. `INVALID_REPLICATION_FACTOR`); connection errors.
+    pub async fn create_topics(&self, topics: &[(&str, i32, i16)]) -> Result<(), ClusterError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let timeout_ms = self.timeout_ms();
+        self.admin_retry(|broker| async move {
+            let (response, _) = self
+                .send_with(broker, Purpose::Metadata, |_| {
+                    let creatable = topics
+                        .iter()
+                        .map(|&(name, partitions, replication)| {
+                            CreatableTopic::default()
+                                .with_name(topic_name(name))
+                                .with_num_partitions(partitions)
+                                .with_replication_factor(replication)
+                        })
+                        .collect();
+                    CreateTopicsRequest::default()
+                        .with_topics(creatable)
+                        .with_timeout_ms(timeout_ms)
+                })
+                .await?;
+            for result in &response.topics {
+                match KafkaCode::from_code(result.error_code) {
+                    None | Some(KafkaCode::TopicAlreadyExists) => {}
+                    Some(code) => {
+                        return Err(admin_error(
+                            code,
+                            ApiKey::CreateTopics,
+                            self.broker_ref(broker),
+                            result.name.0.to_string(),
+                            result.error_message.as_ref().map(ToString::to_string),
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let names: Vec<String> = topics.iter().map(|t| t.0.to_owned()).collect();
+        self.await_propagation(&names, |m, t| m.topic(t).is_some_and(|t| t.is_ready()))
+            .await;
+        Ok(())
+    }
+
+    /// Deletes topics and waits (up to `request.timeout.ms`) until no broker's
+    /// metadata shows them. A topic that does not exist is not an error. The topics
+    /// are also dropped from the set metadata requests ask for.
+    ///
+    /// # Errors
+    /// [`ClusterError::Kafka`] for a topic the broker refused to delete;
+    /// connection errors.
+    pub async fn delete_topics(&self, topics: &[&str]) -> Result<(), ClusterError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let timeout_ms = self.timeout_ms();
+        self.admin_retry(|broker| async move {
+            let (response, _) = self
+                .send_with(broker, Purpose::Metadata, |version| {
+                    let request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
+                    if version >= 6 {
+                        request.with_topics(
+                            topics
+                                .iter()
+                                .map(|&t| {
+                                    DeleteTopicState::default().with_name(Some(topic_name(t)))
+                                })
+                                .collect(),
+                        )
+                    } else {
+                        request.with_topic_names(topics.iter().map(|&t| topic_name(t)).collect())
+                    }
+                })
+                .await?;
+            for result in &response.responses {
+                match KafkaCode::from_code(result.error_code) {
+                    None | Some(KafkaCode::UnknownTopicOrPartition) => {}
+                    Some(code) => {
+                        return Err(admin_error(
+                            code,
+                            ApiKey::DeleteTopics,
+                            self.broker_ref(broker),
+                            result
+                                .name
+                                .as_ref()
+                                .map(|n| n.0.to_string())
+                                .unwrap_or_default(),
+                            result.error_message.as_ref().map(ToString::to_string),
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let names: Vec<String> = topics.iter().map(|&t| t.to_owned()).collect();
+        self.forget_interest(&names);
+        self.await_propagation(&names, |m, t| {
+            m.topic(t)
+                .is_none_or(|t| t.error == Some(KafkaCode::UnknownTopicOrPartition))
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Runs `attempt` against the controller (or any broker), retrying retriable
+    /// failures a few times after a metadata refresh.
+    async fn admin_retry<F, Fut>(&self, attempt: F) -> Result<(), ClusterError>
+    where
+        F: Fn(BrokerId) -> Fut,
+        Fut: std::future::Future<Output = Result<(), ClusterError>>,
+    {
+        let config = self.config();
+        let mut backoff = Backoff::new(config.reconnect_backoff, config.reconnect_backoff_max);
+        loop {
+            let metadata = self.metadata();
+            let broker = match metadata
+                .controller
+                .filter(|c| metadata.brokers.contains_key(c))
+            {
+                Some(controller) => controller,
+                None => self.any_broker().await?,
+            };
+            match attempt(broker).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retriable() && backoff.failures() + 1 < ADMIN_ATTEMPTS => {
+                    tracing::debug!(error = %e, "admin request failed; retrying");
+                    tokio::time::sleep(backoff.delay()).await;
+                    backoff.fail();
+                    // Best effort: the next attempt reports its own error.
+                    let _ = self.refresh_metadata().await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Polls every broker's metadata for `topics` until `done` holds for each
+    /// topic on each broker, or `request.timeout.ms` passes (then gives up quietly:
+    /// the admin request itself succeeded).
+    async fn await_propagation(&self, topics: &[String], done: impl Fn(&Metadata, &str) -> bool) {
+        let deadline = Instant::now() + self.config().request_timeout;
+        loop {
+            let brokers: Vec<BrokerId> = self.metadata().brokers.keys().copied().collect();
+            let mut all = true;
+            for broker in brokers {
+                let sent = self
+                    .send_with(broker, Purpose::Metadata, |v| -> MetadataRequest {
+                        metadata_request(topics, v, false)
+                    })
+                    .await;
+                let seen = sent.is_ok_and(|(response, _)| {
+                    let metadata = Metadata::from_response(&response);
+                    topics.iter().all(|t| done(&metadata, t))
+                });
+                if !seen {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                return;
+            }
+            if Instant::now() + PROPAGATION_POLL > deadline {
+                tracing::debug!(?topics, "topic change not yet seen by every broker");
+                return;
+            }
+            tokio::time::sleep(PROPAGATION_POLL).await;
+        }
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.config().request_timeout.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    fn broker_ref(&self, broker: BrokerId) -> BrokerRef {
+        let address = self
+            .metadata()
+            .brokers
+            .get(&broker)
+            .map(|a| a.address())
+            .unwrap_or_default();
+        BrokerRef::broker(broker, address)
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_owned()))
+}
+
+fn admin_error(
+    code: KafkaCode,
+    api: ApiKey,
+    broker: BrokerRef,
+    topic: String,
+    message: Option<String>,
+) -> ClusterError {
+    ClusterError::Kafka {
+        code,
+        api: Some(api),
+        broker: Some(broker),
+        topic: Some(topic),
+        partition: None,
+        message,
+    }
+}

@@ -1,0 +1,471 @@
+//! Error paths of a connection against a fake broker (a `TcpListener` in the test
+//! that answers ApiVersions correctly and then misbehaves). Every test runs under a
+//! hard timeout: each must end with a typed error, never a hang or a panic.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use flame_kafka_codec::messages::api_versions_response::ApiVersion;
+use flame_kafka_codec::messages::{
+    ApiVersionsResponse, MetadataRequest, MetadataResponse, ResponseHeader,
+};
+use flame_kafka_codec::protocol::{Encodable, HeaderVersion};
+use flame_kafka_codec::{CodecError, KafkaCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+use crate::metadata::BrokerId;
+
+/// Upper bound on any one test.
+const TEST_LIMIT: Duration = Duration::from_secs(10);
+
+/// A request as the fake broker sees it.
+struct Seen {
+    api_key: i16,
+    version: i16,
+    correlation_id: i32,
+}
+
+/// Reads one request frame; `None` when the client closed.
+async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
+    let len = stream.read_i32().await.ok()?;
+    let mut frame = vec![0; usize::try_from(len).ok()?];
+    stream.read_exact(&mut frame).await.ok()?;
+    let mut b = &frame[..];
+    Some(Seen {
+        api_key: b.get_i16(),
+        version: b.get_i16(),
+        correlation_id: b.get_i32(),
+    })
+}
+
+/// A whole response frame: length, header (v0 or v1 as the API wants), body.
+fn response_frame<T: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &T,
+) -> Vec<u8> {
+    let mut payload = BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut payload, T::header_version(version))
+        .unwrap();
+    body.encode(&mut payload, version).unwrap();
+    let mut frame = BytesMut::new();
+    frame.put_i32(payload.len() as i32);
+    frame.extend_from_slice(&payload);
+    frame.to_vec()
+}
+
+fn api_versions(ranges: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(
+        ranges
+            .iter()
+            .map(|&(api, min, max)| {
+                ApiVersion::default()
+                    .with_api_key(api as i16)
+                    .with_min_version(min)
+                    .with_max_version(max)
+            })
+            .collect(),
+    )
+}
+
+/// Answers the ApiVersions request that opens every connection.
+async fn answer_api_versions(stream: &mut TcpStream) {
+    let seen = read_request(stream).await.expect("ApiVersions request");
+    assert_eq!(seen.api_key, ApiKey::ApiVersions as i16);
+    let body = api_versions(&[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]);
+    let frame = response_frame(seen.correlation_id, seen.version, &body);
+    stream.write_all(&frame).await.unwrap();
+}
+
+/// A listener whose first connection is handed to `behave`.
+async fn fake_broker<F, Fut>(behave: F) -> SocketAddr
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        behave(stream).await;
+    });
+    addr
+}
+
+fn config() -> ClusterConfig {
+    let mut config = ClusterConfig::new("unused:1");
+    config.request_timeout = Duration::from_secs(1);
+    config.connect_timeout = Duration::from_secs(1);
+    config
+}
+
+async fn open_with(addr: SocketAddr, config: ClusterConfig) -> Result<Connection, ClusterError> {
+    let dialer = Dialer::new(Arc::new(config)).unwrap();
+    let endpoint = Endpoint::new(addr.ip().to_string(), addr.port());
+    let broker = BrokerRef::broker(BrokerId(1), endpoint.address());
+    dialer.open(&endpoint, broker, Purpose::Metadata).await
+}
+
+async fn metadata(connection: &Connection) -> Result<MetadataResponse, ClusterError> {
+    let version = connection.versions().version::<MetadataRequest>().unwrap();
+    connection
+        .send(
+            version,
+            &MetadataRequest::default().with_topics(Some(vec![])),
+        )
+        .await
+}
+
+/// Opens a connection to a broker that answers ApiVersions, then lets
+/// `misbehave` handle the first Metadata request; returns that request's outcome.
+async fn metadata_against<F, Fut>(misbehave: F) -> Result<MetadataResponse, ClusterError>
+where
+    F: FnOnce(TcpStream, Seen) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        let seen = read_request(&mut stream).await.expect("Metadata request");
+        misbehave(stream, seen).await;
+    })
+    .await;
+    let run = async {
+        let connection = open_with(addr, config()).await.unwrap();
+        metadata(&connection).await
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang")
+}
+
+fn disconnect_reason(result: Result<MetadataResponse, ClusterError>) -> DisconnectReason {
+    match result {
+        Err(ClusterError::Disconnected { broker, reason }) => {
+            assert_eq!(broker.id, Some(BrokerId(1)));
+            reason
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_frame_is_a_codec_disconnect() {
+    let result = metadata_against(|mut stream, _| async move {
+        stream
+            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let reason = disconnect_reason(result);
+    assert!(
+        matches!(
+            reason,
+            DisconnectReason::Codec(CodecError::FrameTooLarge { .. })
+        ),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_body_with_the_right_id_is_a_codec_error() {
+    let result = metadata_against(|mut stream, seen| async move {
+        let mut frame = BytesMut::new();
+        frame.put_i32(4 + 12);
+        frame.put_i32(seen.correlation_id);
+        frame.put_u8(0); // no tagged fields in the header
+        frame.extend_from_slice(&[0xff; 11]);
+        stream.write_all(&frame).await.unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    match result {
+        Err(ClusterError::Codec {
+            broker: Some(_), ..
+        }) => {}
+        other => panic!("expected a Codec error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn truncated_frame_then_close_is_peer_closed() {
+    let result = metadata_against(|mut stream, seen| async move {
+        let mut frame = BytesMut::new();
+        frame.put_i32(100);
+        frame.put_i32(seen.correlation_id);
+        frame.extend_from_slice(&[0; 6]);
+        stream.write_all(&frame).await.unwrap();
+        // Dropping the stream closes it mid-frame.
+    })
+    .await;
+    let reason = disconnect_reason(result);
+    assert!(
+        matches!(reason, DisconnectReason::PeerClosed { unread_bytes: 14 }),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_length_prefix_is_refused_before_allocating() {
+    let result = metadata_against(|mut stream, _| async move {
+        stream.write_all(&i32::MAX.to_be_bytes()).await.unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let reason = disconnect_reason(result);
+    assert!(
+        matches!(
+            reason,
+            DisconnectReason::Codec(CodecError::FrameTooLarge { size, .. }) if size == i64::from(i32::MAX)
+        ),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn negative_length_prefix_is_refused() {
+    let result = metadata_against(|mut stream, _| async move {
+        stream.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let reason = disconnect_reason(result);
+    assert!(
+        matches!(
+            reason,
+            DisconnectReason::Codec(CodecError::NegativeFrameLength(-5))
+        ),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_correlation_id_breaks_the_connection() {
+    let result = metadata_against(|mut stream, seen| async move {
+        let body = MetadataResponse::default();
+        let frame = response_frame(seen.correlation_id + 1000, seen.version, &body);
+        stream.write_all(&frame).await.unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let reason = disconnect_reason(result);
+    assert!(
+        matches!(reason, DisconnectReason::UnexpectedCorrelationId { actual, .. } if actual > 1000),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn silent_broker_times_out_and_poisons_the_connection() {
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        // Read requests forever, answer none.
+        while read_request(&mut stream).await.is_some() {}
+    })
+    .await;
+    let run = async {
+        let connection = open_with(addr, config()).await.unwrap();
+        let started = Instant::now();
+        let (first, second) = tokio::join!(metadata(&connection), async {
+            // Sent a little later, so it is still waiting when the first times out.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            metadata(&connection).await
+        });
+        let elapsed = started.elapsed();
+        match first {
+            Err(ClusterError::Timeout {
+                api: ApiKey::Metadata,
+                after,
+                broker,
+            }) => {
+                assert_eq!(after, Duration::from_secs(1));
+                assert_eq!(broker.id, Some(BrokerId(1)));
+            }
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+        match second {
+            Err(ClusterError::Disconnected {
+                reason:
+                    DisconnectReason::Poisoned {
+                        api: ApiKey::Metadata,
+                    },
+                ..
+            }) => {}
+            other => panic!("expected Disconnected(Poisoned), got {other:?}"),
+        }
+        // Fires at the configured 1 s, not at some default (slack for a loaded CI).
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(connection.is_closed());
+        // A closed connection refuses new requests at once.
+        assert!(matches!(
+            metadata(&connection).await,
+            Err(ClusterError::Disconnected { .. })
+        ));
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang");
+}
+
+#[tokio::test]
+async fn close_fails_every_request_in_flight_at_once() {
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        for _ in 0..3 {
+            read_request(&mut stream).await.expect("request");
+        }
+        // Three requests in flight: close without answering.
+    })
+    .await;
+    let mut config = config();
+    config.request_timeout = Duration::from_secs(20);
+    let run = async {
+        let connection = open_with(addr, config).await.unwrap();
+        let results = futures_join3(
+            metadata(&connection),
+            metadata(&connection),
+            metadata(&connection),
+        )
+        .await;
+        for result in results {
+            assert!(matches!(
+                result,
+                Err(ClusterError::Disconnected {
+                    reason: DisconnectReason::PeerClosed { unread_bytes: 0 },
+                    ..
+                })
+            ));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("fails fast, well before the 20 s request timeout");
+}
+
+async fn futures_join3<T>(
+    a: impl Future<Output = T>,
+    b: impl Future<Output = T>,
+    c: impl Future<Output = T>,
+) -> [T; 3] {
+    let (a, b, c) = tokio::join!(a, b, c);
+    [a, b, c]
+}
+
+#[tokio::test]
+async fn throttle_delays_the_next_request() {
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        for throttle in [300, 0] {
+            let seen = read_request(&mut stream).await.unwrap();
+            let body = MetadataResponse::default().with_throttle_time_ms(throttle);
+            let frame = response_frame(seen.correlation_id, seen.version, &body);
+            stream.write_all(&frame).await.unwrap();
+        }
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let run = async {
+        let connection = open_with(addr, config()).await.unwrap();
+        metadata(&connection).await.unwrap();
+        let started = Instant::now();
+        metadata(&connection).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang");
+}
+
+#[tokio::test]
+async fn api_versions_falls_back_to_the_version_the_broker_lists() {
+    let addr = fake_broker(|mut stream| async move {
+        let first = read_request(&mut stream).await.unwrap();
+        assert_eq!(first.version, 3);
+        // An old broker: error at v0, listing ApiVersions 0..=2.
+        let refusal = api_versions(&[(ApiKey::ApiVersions, 0, 2)])
+            .with_error_code(KafkaCode::UnsupportedVersion.code());
+        stream
+            .write_all(&response_frame(first.correlation_id, 0, &refusal))
+            .await
+            .unwrap();
+        let second = read_request(&mut stream).await.unwrap();
+        assert_eq!(second.version, 2);
+        let body = api_versions(&[(ApiKey::ApiVersions, 0, 2), (ApiKey::Metadata, 0, 9)]);
+        stream
+            .write_all(&response_frame(second.correlation_id, 2, &body))
+            .await
+            .unwrap();
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let run = async {
+        let connection = open_with(addr, config()).await.unwrap();
+        assert_eq!(connection.versions().version::<MetadataRequest>(), Ok(9));
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang");
+}
+
+#[tokio::test]
+async fn silent_broker_during_setup_is_a_connect_timeout() {
+    let addr =
+        fake_broker(|mut stream| async move { while read_request(&mut stream).await.is_some() {} })
+            .await;
+    let started = Instant::now();
+    let result = tokio::time::timeout(TEST_LIMIT, open_with(addr, config()))
+        .await
+        .expect("no hang");
+    assert!(
+        matches!(result, Err(ClusterError::ConnectTimeout { after, .. }) if after == Duration::from_secs(1)),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_typed_connect_error() {
+    // Bind and drop to find a port nobody listens on.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let result = tokio::time::timeout(TEST_LIMIT, open_with(addr, config()))
+        .await
+        .expect("no hang");
+    let err = result.expect_err("nobody listens");
+    assert!(matches!(err, ClusterError::Connect { .. }), "{err:?}");
+    assert!(err.is_retriable() && err.needs_metadata_refresh());
+}
+
+#[tokio::test]
+async fn idle_connection_is_closed() {
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        let _ = read_request(&mut stream).await;
+    })
+    .await;
+    let mut config = config();
+    config.connections_max_idle = Duration::from_millis(200);
+    let run = async {
+        let connection = open_with(addr, config).await.unwrap();
+        assert!(!connection.is_closed());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(connection.is_closed());
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang");
+}
