@@ -10,7 +10,9 @@ use kafka_protocol::messages::ApiKey;
 pub enum CodecError {
     /// A frame's length prefix is larger than the configured maximum
     /// (`receive.message.max.bytes`). Checked before anything is allocated.
-    #[error("frame of {size} bytes exceeds the maximum of {max} bytes (receive.message.max.bytes)")]
+    #[error(
+        "frame of {size} bytes exceeds the maximum of {max} bytes (receive.message.max.bytes)"
+    )]
     FrameTooLarge {
         /// The size the peer announced.
         size: i64,
@@ -77,7 +79,9 @@ pub enum CodecError {
         computed: u32,
     },
     /// A record batch uses a message format (magic byte) this client does not read.
-    #[error("record batch at offset {base_offset}: message format v{magic} is not supported (only v2)")]
+    #[error(
+        "record batch at offset {base_offset}: message format v{magic} is not supported (only v2)"
+    )]
     UnsupportedMagic {
         /// The batch's base offset.
         base_offset: i64,
@@ -127,6 +131,9 @@ impl CodecError {
     /// so only a fresh copy of them (a new connection, a re-fetch) can fix anything:
     /// a CRC mismatch or a truncated frame may be transmission damage, the rest is not.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, CodecError::CrcMismatch { .. } | CodecError::Truncated { .. })
+        matches!(
+            self,
+            CodecError::CrcMismatch { .. } | CodecError::Truncated { .. }
+        )
     }
 }
