@@ -13,7 +13,9 @@
 #   kafka.sh tool CLASS [ARGS...]     run a Kafka tool, e.g. org.apache.kafka.tools.AclCommand
 #   kafka.sh clean                    stop everything and delete broker data and logs
 #
-# State lives in $FLAME_KAFKA_HARNESS_DIR (default <repo>/target/kafka-harness).
+# State lives in $FLAME_KAFKA_HARNESS_DIR (default <repo>/target/kafka-harness). One harness
+# per state dir; a second one on the same machine also needs FLAME_KAFKA_PORT_OFFSET (e.g. 1000).
+# Bash 4+, Linux (ps, setsid, /dev/tcp).
 set -euo pipefail
 
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +33,8 @@ TLS_PASSWORD=flame-test-pass
 SASL_USER=alice
 SASL_PASSWORD=alice-secret
 SASL_MECHANISMS=(PLAIN SCRAM-SHA-256 SCRAM-SHA-512)
+PORT_OFFSET=${FLAME_KAFKA_PORT_OFFSET:-0}
+[[ $PORT_OFFSET =~ ^[0-9]+$ ]] || { echo "FLAME_KAFKA_PORT_OFFSET must be a number" >&2; exit 64; }
 READY_TIMEOUT=${FLAME_KAFKA_READY_TIMEOUT:-90}   # seconds
 STOP_TIMEOUT=${FLAME_KAFKA_STOP_TIMEOUT:-30}     # seconds before SIGKILL
 QUORUM_LOST_GRACE=5                              # seconds, see stop_nodes
@@ -60,17 +64,27 @@ node_dir() {
     if [[ $1 == single ]]; then echo "$STATE/single"; else echo "$STATE/cluster/node$1"; fi
 }
 
-# "NAME:PORT" for every listener of a node; CONTROLLER last.
+# "NAME:PORT" for every listener of a node, CONTROLLER last. FLAME_KAFKA_PORT_OFFSET shifts
+# every port, so that a second harness (own FLAME_KAFKA_HARNESS_DIR) can share the machine.
 node_listeners() {
+    local o=$PORT_OFFSET
     if [[ $1 == single ]]; then
-        echo PLAINTEXT:19092 SASL_PLAINTEXT:19093 SSL:19094 SASL_SSL:19095 CONTROLLER:19090
+        echo "PLAINTEXT:$((19092 + o)) SASL_PLAINTEXT:$((19093 + o)) SSL:$((19094 + o))" \
+            "SASL_SSL:$((19095 + o)) CONTROLLER:$((19090 + o))"
     else
-        echo "PLAINTEXT:$((29091 + $1)) CONTROLLER:$((29191 + $1))"
+        echo "PLAINTEXT:$((29091 + $1 + o)) CONTROLLER:$((29191 + $1 + o))"
     fi
 }
 
+listener_port() {   # listener_port NODE NAME
+    local l
+    for l in $(node_listeners "$1"); do
+        if [[ ${l%%:*} == "$2" ]]; then echo "${l#*:}"; fi
+    done
+}
+
 node_ports() { local l; for l in $(node_listeners "$1"); do echo "${l#*:}"; done; }
-node_client_port() { node_ports "$1" | head -n 1; }
+node_client_port() { listener_port "$1" PLAINTEXT; }
 node_heap() { if [[ $1 == single ]]; then echo 768m; else echo 512m; fi; }
 
 layout_nodes() {
@@ -276,10 +290,12 @@ write_server_properties() {
     local node=$1 dir id rf isr voters="" listeners="" advertised="" l name port host n
     dir=$(node_dir "$node")
     if [[ $node == single ]]; then
-        id=1 rf=1 isr=1 voters="1@127.0.0.1:19090"
+        id=1 rf=1 isr=1 voters="1@127.0.0.1:$(listener_port single CONTROLLER)"
     else
         id=$node rf=3 isr=2
-        for n in "${CLUSTER_NODES[@]}"; do voters+="${voters:+,}$n@127.0.0.1:$((29191 + n))"; done
+        for n in "${CLUSTER_NODES[@]}"; do
+            voters+="${voters:+,}$n@127.0.0.1:$(listener_port "$n" CONTROLLER)"
+        done
     fi
     for l in $(node_listeners "$node"); do
         name=${l%%:*} port=${l#*:}
@@ -324,12 +340,13 @@ EOF
 
 # Prints the pid of a node started by this script, if that process still runs.
 node_pid() {
-    local dir pid
+    local dir pid args
     dir=$(node_dir "$1")
     [[ -f $dir/pid ]] || return 1
     pid=$(cat "$dir/pid")
     # Only a JVM running this node's server.properties counts (pids get reused).
-    ps -o args= -p "$pid" 2>/dev/null | grep -qF "kafka.Kafka $dir/server.properties" || return 1
+    args=$(ps -o args= -p "$pid" 2>/dev/null) || return 1
+    [[ $args == *"kafka.Kafka $dir/server.properties"* ]] || return 1
     echo "$pid"
 }
 
@@ -395,7 +412,7 @@ launch_node() {
 }
 
 print_node_logs() {
-    local node=$1 lines=${2:-80} dir
+    local node=$1 lines=${2:-80} dir f
     dir=$(node_dir "$node")
     for f in "$dir/broker.log" "$dir/stderr.log"; do
         [[ -s $f ]] || continue
@@ -503,6 +520,7 @@ cmd_start() {
 
 cmd_stop() {
     local nodes
+    [[ ${1:-all} =~ ^(single|cluster|all)$ ]] || die "usage: kafka.sh stop [single|cluster|all]"
     read -r -a nodes <<< "$(layout_nodes "${1:-all}")"
     stop_nodes "${nodes[@]}"
 }
@@ -552,18 +570,20 @@ emit() {
 }
 
 cmd_env() {
-    emit FLAME_KAFKA_BOOTSTRAP "${FLAME_KAFKA_BOOTSTRAP:-127.0.0.1:19092}"
-    emit FLAME_KAFKA_SASL_BOOTSTRAP "${FLAME_KAFKA_SASL_BOOTSTRAP:-127.0.0.1:19093}"
-    emit FLAME_KAFKA_SSL_BOOTSTRAP "${FLAME_KAFKA_SSL_BOOTSTRAP:-localhost:19094}"
-    emit FLAME_KAFKA_SASL_SSL_BOOTSTRAP "${FLAME_KAFKA_SASL_SSL_BOOTSTRAP:-localhost:19095}"
+    local n cluster=""
+    for n in "${CLUSTER_NODES[@]}"; do cluster+="${cluster:+,}127.0.0.1:$(listener_port "$n" PLAINTEXT)"; done
+    emit FLAME_KAFKA_BOOTSTRAP "${FLAME_KAFKA_BOOTSTRAP:-127.0.0.1:$(listener_port single PLAINTEXT)}"
+    emit FLAME_KAFKA_SASL_BOOTSTRAP "${FLAME_KAFKA_SASL_BOOTSTRAP:-127.0.0.1:$(listener_port single SASL_PLAINTEXT)}"
+    # TLS clients use "localhost", the name in the broker certificate (which also has 127.0.0.1).
+    emit FLAME_KAFKA_SSL_BOOTSTRAP "${FLAME_KAFKA_SSL_BOOTSTRAP:-localhost:$(listener_port single SSL)}"
+    emit FLAME_KAFKA_SASL_SSL_BOOTSTRAP "${FLAME_KAFKA_SASL_SSL_BOOTSTRAP:-localhost:$(listener_port single SASL_SSL)}"
     emit FLAME_KAFKA_CA "${FLAME_KAFKA_CA:-$TLS/ca.pem}"
     emit FLAME_KAFKA_OTHER_CA "${FLAME_KAFKA_OTHER_CA:-$TLS/other-ca.pem}"
     emit FLAME_KAFKA_CLIENT_CERT "${FLAME_KAFKA_CLIENT_CERT:-$TLS/client.pem}"
     emit FLAME_KAFKA_CLIENT_KEY "${FLAME_KAFKA_CLIENT_KEY:-$TLS/client.key}"
     emit FLAME_KAFKA_SASL_USER "${FLAME_KAFKA_SASL_USER:-$SASL_USER}"
     emit FLAME_KAFKA_SASL_PASSWORD "${FLAME_KAFKA_SASL_PASSWORD:-$SASL_PASSWORD}"
-    emit FLAME_KAFKA_CLUSTER_BOOTSTRAP \
-        "${FLAME_KAFKA_CLUSTER_BOOTSTRAP:-127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094}"
+    emit FLAME_KAFKA_CLUSTER_BOOTSTRAP "${FLAME_KAFKA_CLUSTER_BOOTSTRAP:-$cluster}"
     emit FLAME_KAFKA_HARNESS "${FLAME_KAFKA_HARNESS:-$SCRIPT}"
     emit FLAME_KAFKA_JAVA_PEER "${FLAME_KAFKA_JAVA_PEER:-${JAVA_PEER[*]}}"
     emit FLAME_KAFKA_RDKAFKA_PEER "${FLAME_KAFKA_RDKAFKA_PEER:-$VENV/bin/python $PEERS_DIR/rdkafka_peer.py}"

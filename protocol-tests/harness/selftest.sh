@@ -3,6 +3,8 @@
 # node and the three-node cluster, moves messages between the Java and librdkafka peers over
 # every listener, checks SASL/TLS failures, ACLs, transactions, the key partitioner and the
 # cluster fault commands, then stops everything (keep the brokers running with --keep).
+# Beside a harness already in use, run it with its own FLAME_KAFKA_HARNESS_DIR and
+# FLAME_KAFKA_PORT_OFFSET (see kafka.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +20,7 @@ unset FLAME_KAFKA_BOOTSTRAP FLAME_KAFKA_SASL_BOOTSTRAP FLAME_KAFKA_SSL_BOOTSTRAP
 eval "$("$KAFKA" env)"
 read -r -a JAVA <<< "$FLAME_KAFKA_JAVA_PEER"
 read -r -a RDKAFKA <<< "$FLAME_KAFKA_RDKAFKA_PEER"
+IFS=, read -r -a NODE_ADDR <<< "$FLAME_KAFKA_CLUSTER_BOOTSTRAP"   # cluster nodes 1, 2, 3
 SASL=(--security-protocol SASL_PLAINTEXT --sasl-username "$FLAME_KAFKA_SASL_USER"
       --sasl-password "$FLAME_KAFKA_SASL_PASSWORD")
 RUN=$(date +%s)-$$
@@ -29,7 +32,7 @@ cleanup() {
     if ((KEEP)); then echo "(--keep: brokers left running; stop with $KAFKA stop)"; else "$KAFKA" stop; fi
     rm -rf "$WORK"
 }
-trap cleanup EXIT
+trap 'rm -rf "$WORK"' EXIT   # `cleanup` takes over once the brokers are ours (see main)
 
 # JSON-lines helpers: gen TOPIC N PREFIX | digest FILE | values FILE | parts FILE | offsets-ok FILE
 cat > "$WORK/jl.py" <<'EOF'
@@ -92,7 +95,9 @@ same() { diff <(jl "$1" "$2") <(jl "$1" "$3"); }
 # ------------------------------------------------------------------ single node
 
 t_env_keeps_external() {
-    FLAME_KAFKA_BOOTSTRAP=broker.example:9092 "$KAFKA" env | grep -qx "export FLAME_KAFKA_BOOTSTRAP='broker.example:9092'"
+    local env
+    env=$(FLAME_KAFKA_BOOTSTRAP=broker.example:9092 "$KAFKA" env)
+    grep -qx "export FLAME_KAFKA_BOOTSTRAP='broker.example:9092'" <<< "$env"
 }
 
 t_java_to_rdkafka() {
@@ -211,12 +216,12 @@ t_cluster_replication() {
 t_cluster_faults() {
     local t=selftest-fault-$RUN
     "$KAFKA" kill-node 3
-    "${JAVA[@]}" metadata --bootstrap 127.0.0.1:29092 --wait-count 2 --timeout-ms 30000 > /dev/null
+    "${JAVA[@]}" metadata --bootstrap "${NODE_ADDR[0]}" --wait-count 2 --timeout-ms 30000 > /dev/null
     jl gen "$t" 10 fault > "$WORK/fault.in"
     # min.insync.replicas=2: acks=all still succeeds with two of three nodes.
-    "${JAVA[@]}" produce --bootstrap 127.0.0.1:29092,127.0.0.1:29093 --acks all < "$WORK/fault.in" > /dev/null
+    "${JAVA[@]}" produce --bootstrap "${NODE_ADDR[0]},${NODE_ADDR[1]}" --acks all < "$WORK/fault.in" > /dev/null
     "$KAFKA" restart-node 3
-    "${JAVA[@]}" metadata --bootstrap 127.0.0.1:29094 --wait-ids 1,2,3 --timeout-ms 30000 > /dev/null
+    "${JAVA[@]}" metadata --bootstrap "${NODE_ADDR[2]}" --wait-ids 1,2,3 --timeout-ms 30000 > /dev/null
     "$KAFKA" pause-node 2
     [[ $("$KAFKA" status) == *"node 2: paused"* ]]
     "$KAFKA" resume-node 2
@@ -231,6 +236,16 @@ t_stop_all() {
 }
 
 main() {
+    # The final stop would end brokers that someone else started from this state dir.
+    local status
+    status=$("$KAFKA" status)
+    if grep -qv ': stopped$' <<< "$status"; then
+        echo "selftest: brokers of this harness are already running (tests using them?):" >&2
+        echo "$status" >&2
+        echo "stop them first, or use your own FLAME_KAFKA_HARNESS_DIR and FLAME_KAFKA_PORT_OFFSET" >&2
+        exit 1
+    fi
+    trap cleanup EXIT
     "$KAFKA" install
     "$KAFKA" start single
     check env-keeps-external t_env_keeps_external

@@ -13,13 +13,17 @@ protocol tests. Same modes, options and JSON-lines format as peers/java/Peer.jav
 
 Client options: --security-protocol, --sasl-mechanism, --sasl-username, --sasl-password,
 --ssl-ca, --ssl-cert, --ssl-key, --property k=v (librdkafka property, repeatable).
+consume without --group assigns every partition from the beginning; with --group it
+subscribes (earliest with --from-beginning, else latest) and commits what it printed.
 Unlike librdkafka's defaults, consume reads uncommitted messages unless --isolation says
-otherwise, as the Java client does. Exit codes: 0 ok, 1 error, 2 some message failed,
+otherwise, as the Java client does; produce keeps librdkafka's partitioner (consistent_random)
+unless --partitioner says otherwise. Exit codes: 0 ok, 1 error, 2 some message failed,
 3 timeout, 5 authentication/TLS failure, 64 usage.
 """
 
 import argparse
 import base64
+import functools
 import json
 import sys
 import time
@@ -30,7 +34,7 @@ from confluent_kafka import (OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer
 
 # Errors after which retrying cannot help: wrong credentials, untrusted certificate, ACLs.
 SECURITY_CODES = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
-               KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+                  KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
 
 class Fatal(Exception):
@@ -162,7 +166,7 @@ def produce(args):
         headers.append([(name, b64decode(v)) for name, v in m.get("headers") or []])
         kwargs = {"topic": m["topic"], "key": b64decode(m.get("key")),
                   "value": b64decode(m.get("value")), "headers": headers[-1],
-                  "on_delivery": (lambda i: lambda err, msg: on_delivery(i, err, msg))(count)}
+                  "on_delivery": functools.partial(on_delivery, count)}
         if m.get("partition") is not None:
             kwargs["partition"] = m["partition"]
         if m.get("timestamp") is not None:

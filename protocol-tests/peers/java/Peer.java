@@ -13,9 +13,14 @@
 //             stdin: messages; stdout: the same messages with partition/offset/timestamp
 //   consume   --bootstrap B --topic T --count N [--group G] [--timeout-ms M]
 //             [--isolation read_committed|read_uncommitted] [--from-beginning]
-//   partition --partitions N        stdin: base64 keys; stdout: default-partitioner choice
+//   partition --partitions N        stdin: one base64 key per line (empty line = empty key);
+//                                   stdout: the partition the default partitioner picks
 //   metadata  --bootstrap B [--wait-ids 1,2,3] [--wait-count N] [--timeout-ms M]
 //   txn-abort --bootstrap B --topic T --count N [--partition P]
+//             aborts N messages "aborted-i", then commits N messages "committed-i"
+// consume without --group assigns every partition from the beginning; with --group it
+// subscribes (earliest with --from-beginning, else latest) and commits what it printed.
+// The default isolation is read_uncommitted.
 // Common client options: --security-protocol P, --sasl-mechanism M, --sasl-username U,
 // --sasl-password P, --ssl-ca PEM, --ssl-cert PEM, --ssl-key PEM, --property k=v (repeatable).
 // Exit codes: 0 ok, 1 error, 2 some message failed, 3 timeout,
