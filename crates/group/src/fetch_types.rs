@@ -1,0 +1,146 @@
+//! The fetcher's settings, requests, answers and errors.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use flame_kafka_codec::{CodecError, KafkaCode};
+
+use crate::records::AbortedTxn;
+use crate::{NodeId, RequestId, TopicPartition};
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// `read_committed`: only committed transactional records (the default here, as
+    /// in librdkafka).
+    ReadCommitted,
+    /// `read_uncommitted`: everything, aborted transactions included.
+    ReadUncommitted,
+}
+
+impl Isolation {
+    /// The wire value (0 uncommitted, 1 committed).
+    pub fn code(self) -> i8 {
+        match self {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        }
+    }
+}
+
+/// `auto.offset.reset`: where to start without a committed offset, or when the
+/// position is out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// `earliest`: the oldest available record.
+    Earliest,
+    /// `latest`: only records written from now on.
+    Latest,
+    /// `error`: report [`FetchError::OffsetOutOfRange`] and stop the partition.
+    Error,
+}
+
+/// The fetcher's settings (see `ConsumerConfig` for names and defaults).
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    /// `fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `fetch.wait.max.ms`.
+    pub max_wait: Duration,
+    /// `fetch.max.bytes`.
+    pub max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub partition_max_bytes: i32,
+    /// `queued.max.messages.kbytes` × 1024.
+    pub max_buffered_bytes: usize,
+    /// `isolation.level`.
+    pub isolation: Isolation,
+    /// `auto.offset.reset`.
+    pub offset_reset: OffsetReset,
+    /// `check.crcs`.
+    pub check_crcs: bool,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+}
+
+/// A partition-level problem the application should hear about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// No valid position and `auto.offset.reset=error`; the partition is stopped.
+    #[error("{tp}: offset {offset} is out of range (auto.offset.reset=error)")]
+    OffsetOutOfRange {
+        /// The partition.
+        tp: TopicPartition,
+        /// The offset that was out of range (-1: there was no committed offset).
+        offset: i64,
+    },
+    /// The broker refused the partition for good (e.g. `TOPIC_AUTHORIZATION_FAILED`);
+    /// it is stopped.
+    #[error("{tp}: {code}")]
+    Partition {
+        /// The partition.
+        tp: TopicPartition,
+        /// The error.
+        code: KafkaCode,
+    },
+    /// Fetched data could not be decoded (CRC mismatch, corrupt batch); the fetch
+    /// is retried after `retry.backoff.ms`.
+    #[error("{tp} at offset {offset}: {error}")]
+    Corrupt {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position fetched from.
+        offset: i64,
+        /// What the decoder said.
+        error: CodecError,
+    },
+}
+
+/// One partition's part of a Fetch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPartitionPlan {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The offset to read from.
+    pub offset: i64,
+    /// The leader epoch we believe current (-1: unknown).
+    pub current_leader_epoch: i32,
+}
+
+/// A request for the driver to send to `node`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchOutgoing {
+    /// A Fetch.
+    Fetch {
+        /// Pass back with the answer.
+        id: RequestId,
+        /// The leader to send to.
+        node: NodeId,
+        /// The partitions, in order.
+        partitions: Vec<FetchPartitionPlan>,
+    },
+    /// A ListOffsets, per partition `(tp, timestamp, current leader epoch)` where the
+    /// timestamp is -2 (earliest) or -1 (latest).
+    ListOffsets {
+        /// Pass back with the answer.
+        id: RequestId,
+        /// The leader to send to.
+        node: NodeId,
+        /// The partitions.
+        partitions: Vec<(TopicPartition, i64, i32)>,
+    },
+}
+
+/// One partition of a Fetch answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPartition {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// Its error, if any.
+    pub error: Option<KafkaCode>,
+    /// Aborted transactions in the returned range (read_committed).
+    pub aborted: Vec<AbortedTxn>,
+    /// The record batches.
+    pub records: Bytes,
+}

@@ -1,0 +1,292 @@
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use flame_kafka_codec::record_batch::{encode_batch, ProducerStamp};
+use flame_kafka_codec::{Compression, Record};
+
+use super::*;
+
+fn settings() -> FetchSettings {
+    FetchSettings {
+        min_bytes: 1,
+        max_wait: Duration::from_millis(500),
+        max_bytes: 52_428_800,
+        partition_max_bytes: 1_048_576,
+        max_buffered_bytes: 65_536 * 1024,
+        isolation: Isolation::ReadCommitted,
+        offset_reset: OffsetReset::Earliest,
+        check_crcs: true,
+        retry_backoff: Duration::from_millis(100),
+    }
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+/// Partition p is led by node p % 2, epoch 4.
+fn leader(tp: &TopicPartition) -> Option<(NodeId, i32)> {
+    Some((NodeId(tp.partition % 2), 4))
+}
+
+fn batch(base: i64, count: usize) -> Bytes {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            value: Some(Bytes::from(format!("v{}", base + i as i64))),
+            ..Default::default()
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    encode_batch(
+        &mut out,
+        &records,
+        ProducerStamp::default(),
+        Compression::None,
+        None,
+    )
+    .unwrap();
+    out[..8].copy_from_slice(&base.to_be_bytes());
+    out.freeze()
+}
+
+fn data(tp: TopicPartition, records: Bytes) -> FetchedPartition {
+    FetchedPartition {
+        tp,
+        error: None,
+        aborted: vec![],
+        records,
+    }
+}
+
+fn error(tp: TopicPartition, code: KafkaCode) -> FetchedPartition {
+    FetchedPartition {
+        tp,
+        error: Some(code),
+        aborted: vec![],
+        records: Bytes::new(),
+    }
+}
+
+fn fetch_of(out: &[FetchOutgoing], node: i32) -> (RequestId, Vec<FetchPartitionPlan>) {
+    out.iter()
+        .find_map(|o| match o {
+            FetchOutgoing::Fetch {
+                id,
+                node: n,
+                partitions,
+            } if n.0 == node => Some((*id, partitions.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no fetch to node {node} in {out:?}"))
+}
+
+fn offsets(records: &[ConsumedRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.offset).collect()
+}
+
+#[test]
+fn fetches_from_the_committed_offset_and_skips_earlier_records_of_the_batch() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    assert_eq!(
+        f.poll_requests(now, leader),
+        vec![],
+        "waits for the committed offset"
+    );
+    f.set_committed(&tp(0), Some(5));
+    let out = f.poll_requests(now, leader);
+    let (id, parts) = fetch_of(&out, 0);
+    assert_eq!(
+        parts,
+        vec![FetchPartitionPlan {
+            tp: tp(0),
+            offset: 5,
+            current_leader_epoch: 4
+        }]
+    );
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch(3, 4))]), now);
+    assert_eq!(offsets(&f.poll_records(10)), [5, 6]);
+    assert_eq!(f.position(&tp(0)), Some(7));
+    assert_eq!(f.buffered_bytes(), 0);
+}
+
+#[test]
+fn one_fetch_per_broker_and_prefetch_while_records_are_buffered() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    for p in 0..4 {
+        f.assign(tp(p));
+        f.set_committed(&tp(p), Some(0));
+    }
+    let out = f.poll_requests(now, leader);
+    assert_eq!(out.len(), 2, "one per broker: {out:?}");
+    let (id0, parts) = fetch_of(&out, 0);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        f.poll_requests(now, leader),
+        vec![],
+        "nothing more while both are in flight"
+    );
+    // Partition 0 returns data, partition 2 nothing yet.
+    f.handle_fetch(
+        id0,
+        Ok(vec![data(tp(0), batch(0, 3)), data(tp(2), Bytes::new())]),
+        now,
+    );
+    let out = f.poll_requests(now, leader);
+    let (_, parts) = fetch_of(&out, 0);
+    assert_eq!(
+        parts.iter().map(|p| p.tp.clone()).collect::<Vec<_>>(),
+        vec![tp(2)],
+        "tp0 has records buffered"
+    );
+    assert_eq!(offsets(&f.poll_records(2)), [0, 1]);
+    assert_eq!(offsets(&f.poll_records(2)), [2]);
+}
+
+#[test]
+fn buffer_bound_pauses_fetching() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(FetchSettings {
+        max_buffered_bytes: 10,
+        ..settings()
+    });
+    f.assign(tp(0));
+    f.assign(tp(2));
+    f.set_committed(&tp(0), Some(0));
+    f.set_committed(&tp(2), Some(0));
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch(0, 1))]), now);
+    assert!(f.buffered_bytes() >= 10);
+    assert_eq!(f.poll_requests(now, leader), vec![], "full: tp2 waits");
+    f.poll_records(10);
+    assert_eq!(fetch_of(&f.poll_requests(now, leader), 0).1.len(), 2);
+}
+
+#[test]
+fn no_committed_offset_resets_by_policy() {
+    let now = Instant::now();
+    for (policy, timestamp) in [(OffsetReset::Earliest, -2), (OffsetReset::Latest, -1)] {
+        let mut f = Fetcher::new(FetchSettings {
+            offset_reset: policy,
+            ..settings()
+        });
+        f.assign(tp(1));
+        f.set_committed(&tp(1), None);
+        let out = f.poll_requests(now, leader);
+        let FetchOutgoing::ListOffsets {
+            id,
+            node,
+            partitions,
+        } = &out[0]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(node.0, 1);
+        assert_eq!(partitions, &vec![(tp(1), timestamp, 4)]);
+        f.handle_list_offsets(*id, vec![(tp(1), Ok(42))], now);
+        assert_eq!(f.position(&tp(1)), Some(42));
+    }
+}
+
+#[test]
+fn out_of_range_follows_the_same_rule() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(1_000));
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    f.handle_fetch(id, Ok(vec![error(tp(0), KafkaCode::OffsetOutOfRange)]), now);
+    let out = f.poll_requests(now, leader);
+    assert!(
+        matches!(&out[0], FetchOutgoing::ListOffsets { partitions, .. } if partitions[0].1 == -2)
+    );
+
+    let mut f = Fetcher::new(FetchSettings {
+        offset_reset: OffsetReset::Error,
+        ..settings()
+    });
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(1_000));
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    f.handle_fetch(id, Ok(vec![error(tp(0), KafkaCode::OffsetOutOfRange)]), now);
+    assert_eq!(
+        f.poll_error(),
+        Some(FetchError::OffsetOutOfRange {
+            tp: tp(0),
+            offset: 1_000
+        })
+    );
+    assert_eq!(f.poll_requests(now, leader), vec![], "stopped");
+}
+
+#[test]
+fn leader_change_waits_for_metadata() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(0));
+    let mut t = now;
+    for code in [KafkaCode::NotLeaderOrFollower, KafkaCode::FencedLeaderEpoch] {
+        let (id, _) = fetch_of(&f.poll_requests(t, leader), 0);
+        f.handle_fetch(id, Ok(vec![error(tp(0), code)]), t);
+        assert!(f.needs_metadata());
+        t += Duration::from_secs(1);
+        assert_eq!(f.poll_requests(t, leader), vec![]);
+        f.metadata_refreshed();
+        assert!(!f.needs_metadata());
+    }
+    assert_eq!(fetch_of(&f.poll_requests(t, leader), 0).1[0].offset, 0);
+}
+
+#[test]
+fn revoke_and_seek_drop_stale_data() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(0));
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    f.seek(&tp(0), 10);
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch(0, 3))]), now);
+    assert_eq!(
+        f.poll_records(10),
+        vec![],
+        "answer to the pre-seek fetch is dropped"
+    );
+    let (id, parts) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!(parts[0].offset, 10);
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch(10, 2))]), now);
+    assert!(f.buffered_bytes() > 0);
+    f.revoke(&tp(0));
+    assert_eq!(f.buffered_bytes(), 0);
+    assert_eq!(f.poll_records(10), vec![]);
+}
+
+#[test]
+fn corrupt_data_is_reported_and_retried() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(0));
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    let mut bad = batch(0, 2).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    f.handle_fetch(id, Ok(vec![data(tp(0), Bytes::from(bad))]), now);
+    assert!(matches!(
+        f.poll_error(),
+        Some(FetchError::Corrupt { offset: 0, .. })
+    ));
+    assert_eq!(f.poll_requests(now, leader), vec![]);
+    assert_eq!(f.poll_timeout(), Some(now + Duration::from_millis(100)));
+    assert_eq!(
+        fetch_of(
+            &f.poll_requests(now + Duration::from_millis(100), leader),
+            0
+        )
+        .1[0]
+            .offset,
+        0
+    );
+}

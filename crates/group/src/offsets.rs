@@ -1,0 +1,289 @@
+//! Which offsets may be committed: per partition, the lowest offset the application
+//! has not finished.
+//!
+//! Records handed to the application are *in flight* until it marks them done
+//! (`mark_done`). The committable offset of a partition is the smallest in-flight
+//! offset, or — with nothing in flight — the offset after the last record delivered.
+//! So however records are processed (concurrently, out of order), a commit never
+//! passes a record that is not finished: at-least-once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::{CommitOffset, TopicPartition};
+
+#[derive(Debug, Default)]
+struct PartitionOffsets {
+    /// Delivered, not yet finished: offset → leader epoch.
+    in_flight: BTreeMap<i64, i32>,
+    /// The offset after the last delivered record, and that record's leader epoch.
+    delivered: Option<CommitOffset>,
+    /// The offset known to be committed (fetched, or acknowledged by a commit).
+    committed: Option<i64>,
+}
+
+impl PartitionOffsets {
+    fn finished(&self) -> Option<CommitOffset> {
+        match self.in_flight.iter().next() {
+            Some((&offset, &leader_epoch)) => Some(CommitOffset {
+                offset,
+                leader_epoch,
+            }),
+            None => self.delivered,
+        }
+    }
+}
+
+/// Per-partition delivery and commit bookkeeping for the assigned partitions.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<TopicPartition, PartitionOffsets>,
+}
+
+impl OffsetTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts tracking `tp` (newly assigned); `committed` is what the group has
+    /// committed for it, if known.
+    pub fn assign(&mut self, tp: TopicPartition, committed: Option<i64>) {
+        self.partitions.insert(
+            tp,
+            PartitionOffsets {
+                committed,
+                ..PartitionOffsets::default()
+            },
+        );
+    }
+
+    /// Records the committed offset learned after assignment (OffsetFetch).
+    pub fn set_committed(&mut self, tp: &TopicPartition, committed: Option<i64>) {
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.committed = committed;
+        }
+    }
+
+    /// Whether `tp` is tracked (assigned).
+    pub fn contains(&self, tp: &TopicPartition) -> bool {
+        self.partitions.contains_key(tp)
+    }
+
+    /// A record was handed to the application. With `finished` it counts as done at
+    /// once (`enable.auto.offset.store=true`); otherwise it stays in flight until
+    /// [`mark_done`](Self::mark_done).
+    pub fn delivered(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        leader_epoch: i32,
+        finished: bool,
+    ) {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if !finished {
+            p.in_flight.insert(offset, leader_epoch);
+        }
+        let next = CommitOffset {
+            offset: offset.saturating_add(1),
+            leader_epoch,
+        };
+        if p.delivered.is_none_or(|d| d.offset < next.offset) {
+            p.delivered = Some(next);
+        }
+    }
+
+    /// A record handed out never reached the application (its poll was cancelled)
+    /// and will be delivered again: forget it, and move the delivered mark back.
+    pub fn undeliver(&mut self, tp: &TopicPartition, offset: i64, leader_epoch: i32) {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        p.in_flight.remove(&offset);
+        if p.delivered.is_some_and(|d| d.offset > offset) {
+            p.delivered = (offset > 0).then_some(CommitOffset {
+                offset,
+                leader_epoch,
+            });
+        }
+    }
+
+    /// The application finished the record at `offset`. Returns false if that record
+    /// is not in flight (already marked, or its partition was revoked since).
+    pub fn mark_done(&mut self, tp: &TopicPartition, offset: i64) -> bool {
+        self.partitions
+            .get_mut(tp)
+            .is_some_and(|p| p.in_flight.remove(&offset).is_some())
+    }
+
+    /// The offset that may be committed for `tp` now, if anything was delivered.
+    pub fn finished(&self, tp: &TopicPartition) -> Option<CommitOffset> {
+        self.partitions.get(tp).and_then(PartitionOffsets::finished)
+    }
+
+    /// Every partition whose finished offset is ahead of its committed one.
+    pub fn to_commit(&self) -> Vec<(TopicPartition, CommitOffset)> {
+        let mut out: Vec<(TopicPartition, CommitOffset)> = self
+            .partitions
+            .iter()
+            .filter_map(|(tp, p)| {
+                let finished = p.finished()?;
+                (p.committed.is_none_or(|c| c < finished.offset)).then(|| (tp.clone(), finished))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// A commit of `offset` for `tp` succeeded.
+    pub fn committed(&mut self, tp: &TopicPartition, offset: i64) {
+        if let Some(p) = self.partitions.get_mut(tp) {
+            if p.committed.is_none_or(|c| c < offset) {
+                p.committed = Some(offset);
+            }
+        }
+    }
+
+    /// Stops tracking `tp`; returns what may still be committed for it (the
+    /// commit-on-revoke), if that is ahead of the committed offset.
+    pub fn revoke(&mut self, tp: &TopicPartition) -> Option<CommitOffset> {
+        let p = self.partitions.remove(tp)?;
+        let finished = p.finished()?;
+        p.committed
+            .is_none_or(|c| c < finished.offset)
+            .then_some(finished)
+    }
+
+    /// How many records are delivered and not finished, over all partitions.
+    pub fn in_flight(&self) -> usize {
+        self.partitions.values().map(|p| p.in_flight.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    #[test]
+    fn commits_stop_at_the_lowest_unfinished_offset() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(10));
+        assert_eq!(t.to_commit(), vec![]);
+        for offset in 10..15 {
+            t.delivered(&tp(), offset, 3, false);
+        }
+        assert_eq!(
+            t.finished(&tp()),
+            Some(CommitOffset {
+                offset: 10,
+                leader_epoch: 3
+            })
+        );
+        assert_eq!(
+            t.to_commit(),
+            vec![],
+            "nothing finished beyond the committed 10"
+        );
+        assert!(t.mark_done(&tp(), 12));
+        assert!(t.mark_done(&tp(), 10));
+        assert_eq!(t.finished(&tp()).unwrap().offset, 11);
+        assert!(t.mark_done(&tp(), 11));
+        assert_eq!(t.finished(&tp()).unwrap().offset, 13);
+        assert!(!t.mark_done(&tp(), 11), "twice is a no-op");
+        t.mark_done(&tp(), 13);
+        t.mark_done(&tp(), 14);
+        assert_eq!(
+            t.to_commit(),
+            vec![(
+                tp(),
+                CommitOffset {
+                    offset: 15,
+                    leader_epoch: 3
+                }
+            )]
+        );
+        t.committed(&tp(), 15);
+        assert_eq!(t.to_commit(), vec![]);
+    }
+
+    #[test]
+    fn auto_store_counts_delivery_as_done() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), None);
+        t.delivered(&tp(), 0, 0, true);
+        t.delivered(&tp(), 5, 1, true);
+        assert_eq!(
+            t.to_commit(),
+            vec![(
+                tp(),
+                CommitOffset {
+                    offset: 6,
+                    leader_epoch: 1
+                }
+            )]
+        );
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn revoke_returns_the_final_commit_and_forgets() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), None);
+        t.delivered(&tp(), 7, 0, false);
+        t.delivered(&tp(), 8, 0, false);
+        t.mark_done(&tp(), 7);
+        assert_eq!(
+            t.revoke(&tp()),
+            Some(CommitOffset {
+                offset: 8,
+                leader_epoch: 0
+            })
+        );
+        assert!(!t.mark_done(&tp(), 8), "revoked partitions are forgotten");
+        assert_eq!(t.revoke(&tp()), None);
+    }
+
+    #[test]
+    fn undelivered_records_hold_the_commit_back() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(0));
+        for o in 0..5 {
+            t.delivered(&tp(), o, 0, false);
+        }
+        t.mark_done(&tp(), 0);
+        t.mark_done(&tp(), 1);
+        for o in 2..5 {
+            t.undeliver(&tp(), o, 0);
+        }
+        assert_eq!(t.finished(&tp()).unwrap().offset, 2);
+    }
+
+    proptest! {
+        /// Whatever order records finish in, the committable offset never passes
+        /// an unfinished record, and reaches the end once all are finished.
+        #[test]
+        fn never_commits_past_unfinished(order in Just((0..40i64).collect::<Vec<_>>()).prop_shuffle(), gaps in proptest::collection::vec(0..3i64, 40)) {
+            let offsets: Vec<i64> = gaps.iter().scan(0, |o, g| { *o += 1 + g; Some(*o) }).collect();
+            let mut t = OffsetTracker::new();
+            t.assign(tp(), None);
+            for &o in &offsets { t.delivered(&tp(), o, 0, false); }
+            let mut done = std::collections::BTreeSet::new();
+            for &i in &order {
+                let o = offsets[i as usize];
+                t.mark_done(&tp(), o);
+                done.insert(o);
+                let c = t.finished(&tp()).unwrap().offset;
+                for &x in &offsets {
+                    if x < c { prop_assert!(done.contains(&x), "commit {} passes unfinished {}", c, x); }
+                }
+            }
+            prop_assert_eq!(t.finished(&tp()).unwrap().offset, offsets[39] + 1);
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! Consumer groups against a real Kafka broker.
+//!
+//! Start one first:
+//!   bash protocol-tests/harness/kafka.sh install && bash protocol-tests/harness/kafka.sh start single
+//!   eval "$(bash protocol-tests/harness/kafka.sh env)"
+//! then `cargo test -p flame-kafka-group --test real_broker`. Without
+//! `FLAME_KAFKA_BOOTSTRAP` every test fails (it never skips silently).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use flame_kafka_cluster::{Cluster, ClusterConfig, Purpose};
+use flame_kafka_codec::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use flame_kafka_codec::messages::{ProduceRequest, TopicName};
+use flame_kafka_codec::protocol::StrBytes;
+use flame_kafka_codec::record_batch::{encode_batch, ProducerStamp};
+use flame_kafka_codec::{Compression, Record};
+use flame_kafka_group::{
+    ConsumeError, ConsumedRecord, Consumer, ConsumerConfig, GroupProtocol, Isolation, OffsetReset,
+    Strategy, TopicPartition,
+};
+use tokio::time::{sleep, timeout, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn bootstrap() -> String {
+    std::env::var("FLAME_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!(
+            "FLAME_KAFKA_BOOTSTRAP is not set: start a broker with \
+             `bash protocol-tests/harness/kafka.sh start single` and \
+             `eval \"$(bash protocol-tests/harness/kafka.sh env)\"`"
+        )
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+async fn cluster() -> Cluster {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    Cluster::connect(ClusterConfig::new(bootstrap()))
+        .await
+        .expect("connect to the broker")
+}
+
+/// A cluster of its own for each group member, as separate processes would have:
+/// a broker serves one request per connection at a time, and a JoinGroup waits
+/// there for the whole rebalance, so members sharing a connection would block
+/// each other's heartbeats.
+async fn own_cluster() -> Cluster {
+    cluster().await
+}
+
+async fn topic(cluster: &Cluster, partitions: i32) -> String {
+    let name = unique("flame-group");
+    cluster
+        .create_topics(&[(&name, partitions, 1)])
+        .await
+        .expect("create topic");
+    name
+}
+
+/// Writes `values` to one partition with a raw ProduceRequest (acks=all).
+async fn produce(cluster: &Cluster, topic: &str, partition: i32, values: &[String]) {
+    let records: Vec<Record> = values
+        .iter()
+        .map(|v| Record {
+            value: Some(Bytes::from(v.clone())),
+            timestamp: 1,
+            ..Default::default()
+        })
+        .collect();
+    let mut batch = BytesMut::new();
+    encode_batch(
+        &mut batch,
+        &records,
+        ProducerStamp::default(),
+        Compression::None,
+        None,
+    )
+    .unwrap();
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from(topic.to_owned())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch.freeze()))])]);
+    for attempt in 0.. {
+        let (leader, _) = cluster.leader(topic, partition).await.unwrap();
+        let (response, _) = cluster
+            .send(leader, Purpose::Produce, &request)
+            .await
+            .unwrap();
+        let code = response.responses[0].partition_responses[0].error_code;
+        match flame_kafka_codec::KafkaCode::from_code(code) {
+            None => return,
+            // Right after creation the partition may not be served yet.
+            Some(err) if err.is_retriable() && attempt < 50 => {
+                let _ = cluster.refresh_metadata().await;
+                sleep(Duration::from_millis(200)).await;
+            }
+            Some(err) => panic!("produce to {topic}-{partition} failed: {err}"),
+        }
+    }
+}
+
+fn config(group: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(group);
+    config.auto_offset_reset = OffsetReset::Earliest;
+    config.session_timeout = Duration::from_secs(10);
+    config.heartbeat_interval = Duration::from_millis(500);
+    config.auto_commit_interval = Duration::from_millis(500);
+    config
+}
+
+fn value(r: &ConsumedRecord) -> String {
+    String::from_utf8(r.value.clone().unwrap_or_default().to_vec()).unwrap()
+}
+
+/// Polls `consumer` in the background, marking everything done; returns what it got.
+fn drain(consumer: Arc<Consumer>) -> tokio::task::JoinHandle<Vec<ConsumedRecord>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        loop {
+            match consumer.poll_batch(100).await {
+                Ok(batch) => {
+                    for r in &batch {
+                        consumer.mark_record_done(r);
+                    }
+                    got.extend(batch);
+                }
+                Err(ConsumeError::Closed) => return got,
+                Err(e) if e.is_retriable() => {}
+                Err(e) => panic!("poll failed: {e}"),
+            }
+        }
+    })
+}
+
+async fn assignments(consumers: &[&Consumer]) -> Vec<BTreeSet<TopicPartition>> {
+    let mut out = Vec::new();
+    for c in consumers {
+        out.push(c.assignment().await.unwrap().into_iter().collect());
+    }
+    out
+}
+
+/// Waits until the consumers' assignments partition all of `topic`'s `n`
+/// partitions with no overlap, each holding `sizes` partitions (sorted).
+async fn await_split(consumers: &[&Consumer], topic: &str, n: i32, sizes: &[usize]) {
+    let all: BTreeSet<TopicPartition> = (0..n).map(|p| TopicPartition::new(topic, p)).collect();
+    let start = Instant::now();
+    loop {
+        let sets = assignments(consumers).await;
+        let union: BTreeSet<TopicPartition> = sets.iter().flatten().cloned().collect();
+        let total: usize = sets.iter().map(BTreeSet::len).sum();
+        let mut got: Vec<usize> = sets.iter().map(BTreeSet::len).collect();
+        got.sort_unstable();
+        if union == all && total == all.len() && got == sizes {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no clean split after {WAIT:?}: {sets:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_then_three_members_split_six_partitions_and_a_leaver_is_taken_over() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 6).await;
+    for p in 0..6 {
+        produce(
+            &cluster,
+            &topic,
+            p,
+            &(0..5).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>(),
+        )
+        .await;
+    }
+    let group = unique("g-split");
+    let consumer = || async {
+        let mut c = config(&group);
+        c.partition_assignment_strategy = vec![Strategy::CooperativeSticky];
+        Arc::new(Consumer::new(c, own_cluster().await, vec![topic.clone()]).unwrap())
+    };
+    let a = consumer().await;
+    let b = consumer().await;
+    let (da, db) = (drain(a.clone()), drain(b.clone()));
+    await_split(&[&a, &b], &topic, 6, &[3, 3]).await;
+    let c = consumer().await;
+    let dc = drain(c.clone());
+    await_split(&[&a, &b, &c], &topic, 6, &[2, 2, 2]).await;
+    // b leaves: a and c take over its partitions.
+    b.close().await.unwrap();
+    await_split(&[&a, &c], &topic, 6, &[3, 3]).await;
+    // Everything produced is consumed by someone (at least once), no gaps.
+    for p in 0..6 {
+        produce(&cluster, &topic, p, &[format!("p{p}-late")]).await;
+    }
+    sleep(Duration::from_secs(3)).await;
+    a.close().await.unwrap();
+    c.close().await.unwrap();
+    let mut seen: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
+    for r in [da, db, dc] {
+        for record in timeout(WAIT, r).await.unwrap().unwrap() {
+            seen.entry(record.partition)
+                .or_default()
+                .insert(record.offset);
+        }
+    }
+    for p in 0..6 {
+        assert_eq!(seen.get(&p), Some(&(0..6).collect()), "partition {p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_range_group_of_three_splits_evenly() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 6).await;
+    let group = unique("g-range");
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(Arc::new(
+            Consumer::new(config(&group), own_cluster().await, vec![topic.clone()]).unwrap(),
+        ));
+    }
+    let drains: Vec<_> = members.iter().map(|m| drain(m.clone())).collect();
+    let refs: Vec<&Consumer> = members.iter().map(|m| m.as_ref()).collect();
+    await_split(&refs, &topic, 6, &[2, 2, 2]).await;
+    for m in &members {
+        m.close().await.unwrap();
+    }
+    for d in drains {
+        timeout(WAIT, d).await.unwrap().unwrap();
+    }
+}
+
+/// Polls until `n` records arrived (or panics after WAIT).
+async fn take(consumer: &Consumer, n: usize) -> Vec<ConsumedRecord> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        let batch = timeout(WAIT, consumer.poll_batch(n - got.len()))
+            .await
+            .expect("records in time")
+            .unwrap();
+        got.extend(batch);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_right_after_the_last_commit() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 1).await;
+    produce(
+        &cluster,
+        &topic,
+        0,
+        &(0..10).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+    )
+    .await;
+    let group = unique("g-commit");
+
+    // Manual commit: no auto-commit, commit after message 3.
+    let mut manual = config(&group);
+    manual.enable_auto_commit = false;
+    let first = Consumer::new(manual.clone(), cluster.clone(), vec![topic.clone()]).unwrap();
+    let records = take(&first, 10).await;
+    assert_eq!(
+        records.iter().map(value).collect::<Vec<_>>(),
+        (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    first.commit_record(&records[3]).await.unwrap();
+    first.close().await.unwrap();
+
+    // Auto-commit of finished records: 4..=6 finished, 7 and later not.
+    let second = Consumer::new(config(&group), cluster.clone(), vec![topic.clone()]).unwrap();
+    let records = take(&second, 6).await;
+    assert_eq!(
+        records[0].offset, 4,
+        "resumes right after the committed message"
+    );
+    for r in &records[..3] {
+        second.mark_record_done(r);
+    }
+    second.close().await.unwrap();
+
+    let third = Consumer::new(manual, cluster.clone(), vec![topic.clone()]).unwrap();
+    let records = take(&third, 3).await;
+    assert_eq!(
+        records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![7, 8, 9],
+        "unfinished messages come back"
+    );
+    third.close().await.unwrap();
+}
+
+fn java_peer() -> Vec<String> {
+    let peer = std::env::var("FLAME_KAFKA_JAVA_PEER").expect(
+        "FLAME_KAFKA_JAVA_PEER is not set: eval \"$(bash protocol-tests/harness/kafka.sh env)\"",
+    );
+    peer.split_whitespace().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_committed_hides_aborted_transactions() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 1).await;
+    let peer = java_peer();
+    let args = [
+        "txn-abort",
+        "--bootstrap",
+        &bootstrap(),
+        "--topic",
+        &topic,
+        "--count",
+        "5",
+        "--partition",
+        "0",
+    ]
+    .map(str::to_owned);
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&peer[0])
+            .args(&peer[1..])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run the Java peer")
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "java peer txn-abort failed: {status}");
+    // A plain message after the transactions marks the end.
+    produce(&cluster, &topic, 0, &["end".to_string()]).await;
+
+    for (isolation, expected) in [
+        (
+            Isolation::ReadCommitted,
+            (0..5)
+                .map(|i| format!("committed-{i}"))
+                .chain(["end".into()])
+                .collect::<Vec<_>>(),
+        ),
+        (
+            Isolation::ReadUncommitted,
+            (0..5)
+                .map(|i| format!("aborted-{i}"))
+                .chain((0..5).map(|i| format!("committed-{i}")))
+                .chain(["end".into()])
+                .collect(),
+        ),
+    ] {
+        let mut c = config(&unique("g-txn"));
+        c.isolation_level = isolation;
+        let consumer = Consumer::new(c, cluster.clone(), vec![topic.clone()]).unwrap();
+        let got: Vec<String> = take(&consumer, expected.len())
+            .await
+            .iter()
+            .map(value)
+            .collect();
+        assert_eq!(got, expected, "{isolation:?}");
+        consumer.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_generation_protocol_splits_partitions() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 6).await;
+    for p in 0..6 {
+        produce(&cluster, &topic, p, &[format!("p{p}")]).await;
+    }
+    let group = unique("g-kip848");
+    let member = || async {
+        let mut c = config(&group);
+        c.group_protocol = GroupProtocol::Consumer;
+        Arc::new(Consumer::new(c, own_cluster().await, vec![topic.clone()]).unwrap())
+    };
+    let a = member().await;
+    let b = member().await;
+    let (da, db) = (drain(a.clone()), drain(b.clone()));
+    await_split(&[&a, &b], &topic, 6, &[3, 3]).await;
+    b.close().await.unwrap();
+    await_split(&[&a], &topic, 6, &[6]).await;
+    sleep(Duration::from_secs(1)).await;
+    a.close().await.unwrap();
+    let mut seen = BTreeSet::new();
+    for d in [da, db] {
+        for r in timeout(WAIT, d).await.unwrap().unwrap() {
+            seen.insert((r.partition, r.offset));
+        }
+    }
+    assert_eq!(seen, (0..6).map(|p| (p, 0)).collect());
+}
+
+/// A flame-kafka member and a Java member share a group: each gets half the
+/// partitions, whichever of them leads (the standard "consumer" protocol).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_group_with_the_java_client() {
+    let cluster = cluster().await;
+    for (ours, java_assignor) in [
+        (
+            Strategy::Range,
+            "org.apache.kafka.clients.consumer.RangeAssignor",
+        ),
+        (
+            Strategy::CooperativeSticky,
+            "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+        ),
+    ] {
+        let topic = topic(&cluster, 6).await;
+        for p in 0..6 {
+            produce(
+                &cluster,
+                &topic,
+                p,
+                &(0..10).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>(),
+            )
+            .await;
+        }
+        let group = unique("g-mixed");
+        let mut c = config(&group);
+        c.enable_auto_commit = false;
+        c.partition_assignment_strategy = vec![ours];
+        let flame = Consumer::new(c, own_cluster().await, vec![topic.clone()]).unwrap();
+        await_split(&[&flame], &topic, 6, &[6]).await;
+
+        let peer = java_peer();
+        let args = [
+            "consume",
+            "--bootstrap",
+            &bootstrap(),
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--count",
+            "30",
+            "--from-beginning",
+            "--timeout-ms",
+            "45000",
+            "--property",
+            &format!("partition.assignment.strategy={java_assignor}"),
+        ]
+        .map(str::to_owned);
+        let java = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&peer[0])
+                .args(&peer[1..])
+                .args(args)
+                .output()
+                .expect("run the Java peer")
+        });
+        // While the Java member runs, ours must hold exactly the other half.
+        let start = Instant::now();
+        let mut halves = BTreeSet::new();
+        while !java.is_finished() && start.elapsed() < WAIT {
+            let mine: BTreeSet<i32> = flame
+                .assignment()
+                .await
+                .unwrap()
+                .iter()
+                .map(|tp| tp.partition)
+                .collect();
+            if mine.len() == 3 {
+                halves.insert(mine);
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        let output = java.await.unwrap();
+        assert!(
+            output.status.success(),
+            "java consume failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let java_partitions: BTreeSet<i32> = stdout
+            .lines()
+            .filter_map(|l| {
+                l.split("\"partition\":")
+                    .nth(1)?
+                    .split([',', '}'])
+                    .next()?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        assert_eq!(stdout.lines().count(), 30, "{ours}: java got {stdout}");
+        assert_eq!(
+            java_partitions.len(),
+            3,
+            "{ours}: java consumed {java_partitions:?}"
+        );
+        let complement: BTreeSet<i32> = (0..6).filter(|p| !java_partitions.contains(p)).collect();
+        assert!(
+            halves.contains(&complement),
+            "{ours}: flame held {halves:?}, java {java_partitions:?}"
+        );
+        flame.close().await.unwrap();
+    }
+}
+
+/// A static member (`group.instance.id`) that restarts within the session timeout
+/// gets its partitions back at once, and without disturbing the other member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_member_restart_keeps_its_partitions() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 4).await;
+    let group = unique("g-static");
+    let member = |instance: &'static str| {
+        let mut c = config(&group);
+        c.group_instance_id = Some(instance.to_owned());
+        c.session_timeout = Duration::from_secs(30);
+        c
+    };
+    let a = Consumer::new(member("a"), own_cluster().await, vec![topic.clone()]).unwrap();
+    let b = Consumer::new(member("b"), own_cluster().await, vec![topic.clone()]).unwrap();
+    await_split(&[&a, &b], &topic, 4, &[2, 2]).await;
+    let before = a.assignment().await.unwrap();
+    a.close().await.unwrap();
+    let restarted = Instant::now();
+    let a = Consumer::new(member("a"), own_cluster().await, vec![topic.clone()]).unwrap();
+    await_split(&[&a, &b], &topic, 4, &[2, 2]).await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        restarted.elapsed()
+    );
+    assert_eq!(a.assignment().await.unwrap(), before);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}

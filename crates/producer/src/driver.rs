@@ -1,0 +1,593 @@
+//! The driver: one tokio task per producer that owns the [`Accumulator`], feeds it
+//! commands from the [`Producer`](crate::Producer) handles and the outcomes of the
+//! requests it sends through the [`Cluster`], and carries out what it asks for
+//! (Produce, Metadata via `ensure_topics`, InitProducerId). Requests run in their own
+//! tasks and report back over a channel, so the loop never waits on the network.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flame_kafka_cluster::{Cluster, ClusterError, Metadata, Purpose};
+use flame_kafka_codec::messages::{InitProducerIdRequest, ProduceResponse};
+use flame_kafka_codec::record_batch::Record;
+use flame_kafka_codec::KafkaCode;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::time::Instant;
+
+use crate::accumulator::{
+    Accumulator, AppendError, InitProducerIdOut, MessageId, ProduceRequestOut, RequestId,
+    TopicUpdate,
+};
+use crate::config::Acks;
+use crate::{FlushError, ProduceError, RecordMetadata};
+
+/// Where a record's outcome goes.
+pub(crate) type DeliverySender = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+
+/// What the handles ask of the driver.
+pub(crate) enum Command {
+    /// Queue a record. The permits hold its room in the queue until its outcome.
+    Send {
+        topic: String,
+        partition: Option<i32>,
+        record: Record,
+        /// When `send` was called.
+        sent: Instant,
+        reply: DeliverySender,
+        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    },
+    /// Send everything queued now, and answer once each of those records has an
+    /// outcome.
+    Flush {
+        reply: oneshot::Sender<Result<(), FlushError>>,
+    },
+    /// Flush for at most `timeout`, fail what is left, and stop.
+    Close {
+        timeout: Duration,
+        reply: oneshot::Sender<Result<(), FlushError>>,
+    },
+}
+
+/// What the request tasks report.
+enum Event {
+    Produced {
+        id: RequestId,
+        outcome: ProduceOutcome,
+    },
+    Metadata {
+        topics: Vec<String>,
+        result: Result<Option<ClusterError>, ClusterError>,
+        snapshot: std::sync::Arc<Metadata>,
+    },
+    ProducerId(Result<(i64, i16), ProduceError>),
+}
+
+enum ProduceOutcome {
+    Response(Box<ProduceResponse>),
+    /// `acks=0`: written.
+    Sent,
+    Failed(ClusterError),
+}
+
+/// A record waiting for its outcome.
+struct Pending {
+    reply: DeliverySender,
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+/// A `flush` or `close` waiting for the records sent before it.
+struct Waiter {
+    /// Records with ids below this were sent before the flush.
+    mark: u64,
+    failures: Vec<ProduceError>,
+    reply: Option<oneshot::Sender<Result<(), FlushError>>>,
+}
+
+/// A close in progress.
+struct Closing {
+    deadline: Instant,
+    waiter: Waiter,
+}
+
+pub(crate) struct Driver {
+    acc: Accumulator,
+    cluster: Cluster,
+    commands: mpsc::UnboundedReceiver<Command>,
+    commands_open: bool,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    pending: BTreeMap<MessageId, Pending>,
+    flushes: Vec<Waiter>,
+    closing: Option<Closing>,
+    drop_flush_timeout: Duration,
+}
+
+/// How many commands are taken in one turn of the loop before the accumulator is
+/// pumped.
+const COMMAND_BURST: usize = 1024;
+
+impl Driver {
+    pub(crate) fn new(
+        acc: Accumulator,
+        cluster: Cluster,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let drop_flush_timeout = acc.config().drop_flush_timeout;
+        Driver {
+            acc,
+            cluster,
+            commands,
+            commands_open: true,
+            events_tx,
+            events,
+            pending: BTreeMap::new(),
+            flushes: Vec::new(),
+            closing: None,
+            drop_flush_timeout,
+        }
+    }
+
+    /// Runs until closed (by `close`, or by the last handle going away).
+    pub(crate) async fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            self.pump(now);
+            if self.finish_close(now) {
+                break;
+            }
+            let mut wake = self.acc.poll_timeout(now.into_std()).map(Instant::from_std);
+            if let Some(closing) = &self.closing {
+                wake = Some(wake.map_or(closing.deadline, |w| w.min(closing.deadline)));
+            }
+            tokio::select! {
+                command = self.commands.recv(), if self.commands_open => match command {
+                    Some(command) => {
+                        self.command(command);
+                        for _ in 1..COMMAND_BURST {
+                            match self.commands.try_recv() {
+                                Ok(command) => self.command(command),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => {
+                        self.commands_open = false;
+                        let timeout = self.drop_flush_timeout;
+                        self.start_close(timeout, None);
+                    }
+                },
+                Some(event) = self.events.recv() => self.event(event),
+                () = sleep_until(wake) => {}
+            }
+        }
+        tracing::debug!("producer driver stopped");
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Send {
+                topic,
+                partition,
+                record,
+                sent,
+                reply,
+                permits,
+            } => {
+                if self.closing.is_some() {
+                    let _ = reply.send(Err(ProduceError::Closed));
+                    return;
+                }
+                let appended =
+                    self.acc
+                        .try_append(&topic, partition, record, sent.into_std(), now.into_std());
+                match appended {
+                    Ok(id) => {
+                        self.pending.insert(
+                            id,
+                            Pending {
+                                reply,
+                                _permits: permits,
+                            },
+                        );
+                    }
+                    Err(AppendError::Rejected(error)) => {
+                        let _ = reply.send(Err(error));
+                    }
+                    Err(AppendError::Full(_)) => {
+                        // The handle's semaphores keep the accumulator below its
+                        // limits, so this means the two disagree: report, not lose.
+                        let waited = now.saturating_duration_since(sent);
+                        let _ = reply.send(Err(ProduceError::QueueFull { topic, waited }));
+                    }
+                }
+            }
+            Command::Flush { reply } => {
+                self.acc.begin_flush();
+                self.flushes.push(Waiter {
+                    mark: self.next_mark(),
+                    failures: Vec::new(),
+                    reply: Some(reply),
+                });
+            }
+            Command::Close { timeout, reply } => self.start_close(timeout, Some(reply)),
+        }
+    }
+
+    /// Ids below this belong to records already queued.
+    fn next_mark(&self) -> u64 {
+        self.pending.last_key_value().map_or(0, |(id, _)| id.0 + 1)
+    }
+
+    fn start_close(
+        &mut self,
+        timeout: Duration,
+        reply: Option<oneshot::Sender<Result<(), FlushError>>>,
+    ) {
+        if let Some(closing) = &mut self.closing {
+            // Already closing: the earlier deadline stands; answer both.
+            if let (Some(reply), None) = (reply, &closing.waiter.reply) {
+                closing.waiter.reply = Some(reply);
+            }
+            return;
+        }
+        self.acc.begin_flush();
+        self.closing = Some(Closing {
+            deadline: Instant::now() + timeout,
+            waiter: Waiter {
+                mark: u64::MAX,
+                failures: Vec::new(),
+                reply,
+            },
+        });
+    }
+
+    /// Ends a close whose records are all delivered, or whose time is up. Returns
+    /// whether the driver should stop.
+    fn finish_close(&mut self, now: Instant) -> bool {
+        let Some(closing) = &self.closing else {
+            return false;
+        };
+        let done = self.pending.is_empty() && self.acc.is_empty();
+        if !done && now < closing.deadline {
+            return false;
+        }
+        let undelivered = if done { 0 } else { self.pending.len() };
+        let Some(mut closing) = self.closing.take() else {
+            return true;
+        };
+        let failures = std::mem::take(&mut closing.waiter.failures);
+        if !done {
+            self.acc.abort(ProduceError::Closed);
+            self.deliver();
+        }
+        if let Some(reply) = closing.waiter.reply.take() {
+            let result = if failures.is_empty() && undelivered == 0 {
+                Ok(())
+            } else {
+                Err(FlushError {
+                    failures,
+                    undelivered,
+                })
+            };
+            let _ = reply.send(result);
+        }
+        for mut flush in self.flushes.drain(..) {
+            if let Some(reply) = flush.reply.take() {
+                let result = if flush.failures.is_empty() {
+                    Ok(())
+                } else {
+                    Err(FlushError {
+                        failures: flush.failures,
+                        undelivered: 0,
+                    })
+                };
+                let _ = reply.send(result);
+            }
+        }
+        true
+    }
+
+    /// Carries out everything the accumulator asks for now.
+    fn pump(&mut self, now: Instant) {
+        let std_now = now.into_std();
+        self.acc.handle_timeout(std_now);
+        if let Some(out) = self.acc.poll_init_producer_id(std_now) {
+            self.spawn_init_producer_id(out);
+        }
+        if let Some(topics) = self.acc.poll_metadata(std_now) {
+            self.spawn_metadata(topics);
+        }
+        while let Some(request) = self.acc.poll_produce(std_now) {
+            self.spawn_produce(request);
+        }
+        self.deliver();
+    }
+
+    /// Hands every outcome to its record's future and to the flushes waiting on it.
+    fn deliver(&mut self) {
+        while let Some(delivery) = self.acc.poll_delivery() {
+            if let Err(error) = &delivery.result {
+                for waiter in self
+                    .flushes
+                    .iter_mut()
+                    .chain(self.closing.as_mut().map(|c| &mut c.waiter))
+                {
+                    if delivery.id.0 < waiter.mark {
+                        waiter.failures.push(error.clone());
+                    }
+                }
+            }
+            if let Some(pending) = self.pending.remove(&delivery.id) {
+                let _ = pending.reply.send(delivery.result);
+            }
+        }
+        let oldest = self.pending.first_key_value().map(|(id, _)| id.0);
+        let mut i = 0;
+        while i < self.flushes.len() {
+            if oldest.is_some_and(|o| o < self.flushes[i].mark) {
+                i += 1;
+                continue;
+            }
+            let mut flush = self.flushes.swap_remove(i);
+            self.acc.end_flush();
+            if let Some(reply) = flush.reply.take() {
+                let result = if flush.failures.is_empty() {
+                    Ok(())
+                } else {
+                    Err(FlushError {
+                        failures: flush.failures,
+                        undelivered: 0,
+                    })
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        let now = Instant::now().into_std();
+        match event {
+            Event::Produced { id, outcome } => match outcome {
+                ProduceOutcome::Response(response) => {
+                    self.acc.handle_produce_response(id, &response, now)
+                }
+                ProduceOutcome::Sent => self.acc.handle_produce_sent(id),
+                ProduceOutcome::Failed(error) => self.acc.handle_produce_failed(id, &error, now),
+            },
+            Event::Metadata {
+                topics,
+                result,
+                snapshot,
+            } => match result {
+                Ok(topic_error) => {
+                    let updates = topic_updates(&snapshot, &topics, topic_error.as_ref());
+                    self.acc.handle_metadata(updates, now);
+                }
+                Err(error) => self.acc.handle_metadata_failed(
+                    ProduceError::Cluster {
+                        topic: None,
+                        partition: None,
+                        source: Box::new(error),
+                    },
+                    now,
+                ),
+            },
+            Event::ProducerId(Ok((id, epoch))) => {
+                tracing::debug!(producer_id = id, epoch, "idempotent producer id");
+                self.acc.handle_producer_id(id, epoch);
+            }
+            Event::ProducerId(Err(error)) => {
+                tracing::warn!(%error, "InitProducerId failed");
+                self.acc.handle_producer_id_failed(error, now);
+            }
+        }
+    }
+
+    fn spawn_produce(&self, out: ProduceRequestOut) {
+        let cluster = self.cluster.clone();
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let outcome = if out.acks == Acks::None {
+                match cluster
+                    .send_no_response(out.broker, Purpose::Produce, &out.request)
+                    .await
+                {
+                    Ok(_) => ProduceOutcome::Sent,
+                    Err(e) => ProduceOutcome::Failed(e),
+                }
+            } else {
+                match cluster
+                    .send(out.broker, Purpose::Produce, &out.request)
+                    .await
+                {
+                    Ok((response, _)) => ProduceOutcome::Response(Box::new(response)),
+                    Err(e) => ProduceOutcome::Failed(e),
+                }
+            };
+            let _ = events.send(Event::Produced {
+                id: out.id,
+                outcome,
+            });
+        });
+    }
+
+    fn spawn_metadata(&self, topics: Vec<String>) {
+        let cluster = self.cluster.clone();
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = match cluster.ensure_topics(&topics).await {
+                Ok(_) => Ok(None),
+                // Errors about a topic: the snapshot of the same refresh says the rest.
+                Err(
+                    e @ (ClusterError::UnknownTopic { .. }
+                    | ClusterError::UnknownPartition { .. }
+                    | ClusterError::Kafka { topic: Some(_), .. }),
+                ) => Ok(Some(e)),
+                Err(e) => Err(e),
+            };
+            let snapshot = cluster.metadata();
+            let _ = events.send(Event::Metadata {
+                topics,
+                result,
+                snapshot,
+            });
+        });
+    }
+
+    fn spawn_init_producer_id(&self, out: InitProducerIdOut) {
+        let cluster = self.cluster.clone();
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let result = init_producer_id(&cluster, out).await;
+            let _ = events.send(Event::ProducerId(result));
+        });
+    }
+}
+
+/// Asks any broker for a producer id (or, from InitProducerId v3 on, an epoch bump
+/// of the current one).
+async fn init_producer_id(
+    cluster: &Cluster,
+    out: InitProducerIdOut,
+) -> Result<(i64, i16), ProduceError> {
+    let cluster_error = |source| ProduceError::Cluster {
+        topic: None,
+        partition: None,
+        source: Box::new(source),
+    };
+    let broker = cluster.any_broker().await.map_err(cluster_error)?;
+    let build = |version: i16| {
+        let mut request = InitProducerIdRequest::default();
+        request.transactional_id = None;
+        // The Java client's value for a producer without transactions.
+        request.transaction_timeout_ms = i32::MAX;
+        if version >= 3 {
+            request.producer_id = out.producer_id.into();
+            request.producer_epoch = out.producer_epoch;
+        }
+        request
+    };
+    let (response, _) = cluster
+        .send_with(broker, Purpose::Produce, build)
+        .await
+        .map_err(cluster_error)?;
+    match KafkaCode::from_code(response.error_code) {
+        None => Ok((response.producer_id.0, response.producer_epoch)),
+        Some(code) => Err(ProduceError::ProducerId { code }),
+    }
+}
+
+/// The accumulator's view of `topics` in `snapshot`. `topic_error` is what
+/// `ensure_topics` said about one of them, if it failed for a topic.
+fn topic_updates(
+    snapshot: &Metadata,
+    topics: &[String],
+    topic_error: Option<&ClusterError>,
+) -> Vec<TopicUpdate> {
+    let unknown = match topic_error {
+        Some(ClusterError::UnknownTopic { topic }) => Some(topic.as_str()),
+        _ => None,
+    };
+    let mut updates = Vec::with_capacity(topics.len());
+    for name in topics {
+        let leaders = match snapshot.topic(name) {
+            Some(t) => match t.error {
+                Some(code) => Err(code),
+                None => {
+                    // Partitions are numbered 0..n; an index outside is ignored
+                    // (and never sizes an allocation).
+                    let mut leaders = vec![None; t.partitions.len()];
+                    for p in &t.partitions {
+                        if let Some(slot) = leaders.get_mut(p.partition as usize) {
+                            *slot = p
+                                .leader
+                                .filter(|_| p.has_leader())
+                                .filter(|id| snapshot.brokers.contains_key(id));
+                        }
+                    }
+                    Ok(leaders)
+                }
+            },
+            None if unknown == Some(name.as_str()) => Err(KafkaCode::UnknownTopicOrPartition),
+            // Not in this snapshot: no news; the accumulator asks again later.
+            None => continue,
+        };
+        updates.push(TopicUpdate {
+            topic: name.clone(),
+            leaders,
+        });
+    }
+    updates
+}
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flame_kafka_cluster::{BrokerAddress, BrokerId, PartitionMetadata, TopicMetadata};
+
+    fn partition(index: i32, leader: Option<i32>, error: Option<KafkaCode>) -> PartitionMetadata {
+        PartitionMetadata {
+            partition: index,
+            leader: leader.map(BrokerId),
+            leader_epoch: 0,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            error,
+        }
+    }
+
+    #[test]
+    fn snapshot_to_updates() {
+        let mut m = Metadata::default();
+        m.brokers.insert(
+            BrokerId(1),
+            BrokerAddress {
+                host: "h".into(),
+                port: 1,
+                rack: None,
+            },
+        );
+        m.topics.insert(
+            "t".into(),
+            TopicMetadata {
+                error: None,
+                is_internal: false,
+                partitions: vec![
+                    partition(0, Some(1), None),
+                    partition(1, Some(2), None), // not a live broker
+                    partition(2, Some(1), Some(KafkaCode::LeaderNotAvailable)),
+                    partition(3, Some(1), Some(KafkaCode::ReplicaNotAvailable)),
+                ],
+            },
+        );
+        m.topics.insert(
+            "denied".into(),
+            TopicMetadata {
+                error: Some(KafkaCode::TopicAuthorizationFailed),
+                is_internal: false,
+                partitions: Vec::new(),
+            },
+        );
+        let topics: Vec<String> = ["t", "denied", "gone", "later"].map(String::from).to_vec();
+        let gone = ClusterError::UnknownTopic {
+            topic: "gone".into(),
+        };
+        let updates = topic_updates(&m, &topics, Some(&gone));
+        assert_eq!(updates.len(), 3, "no news for `later`");
+        assert_eq!(
+            updates[0].leaders,
+            Ok(vec![Some(BrokerId(1)), None, None, Some(BrokerId(1))])
+        );
+        assert_eq!(updates[1].leaders, Err(KafkaCode::TopicAuthorizationFailed));
+        assert_eq!(updates[2].leaders, Err(KafkaCode::UnknownTopicOrPartition));
+    }
+}
