@@ -148,6 +148,7 @@ pub(crate) fn producer(config: &Config) -> Result<ProducerConfig, ConfigError> {
     p.message_max_bytes = config.int("message.max.bytes") as usize;
     p.request_timeout = config.millis("request.timeout.ms");
     p.drop_flush_timeout = config.millis("flame.flush.timeout.ms");
+    p.sticky_partitioning_linger = config.millis("sticky.partitioning.linger.ms");
     let name = config.str("partitioner").unwrap_or("consistent_random");
     p.partitioner = name
         .parse::<Partitioner>()

@@ -406,6 +406,11 @@ async fn unknown_topics_and_partitions_fail_typed() {
         .send(ProducerRecord::new(&missing).value("v"))
         .await
         .unwrap();
+    let flushed = producer.flush().await.unwrap_err();
+    assert!(
+        matches!(&flushed.failures[..], [ProduceError::UnknownTopic { topic }] if *topic == missing),
+        "{flushed:?}"
+    );
     match future.await {
         Err(ProduceError::UnknownTopic { topic }) => assert_eq!(topic, missing),
         other => panic!("{other:?}"),
@@ -474,9 +479,16 @@ async fn backpressure_close_and_drop_deliver_everything() {
         let meta = f.await.unwrap();
         assert!(meta.offset >= 100);
     }
+    // A close that runs out of time fails what is left and says how much.
     let closed = Producer::new(ProducerConfig::default(), cluster.clone()).unwrap();
     let clone = closed.clone();
-    closed.close(Duration::from_secs(1)).await.unwrap();
+    let stuck = closed
+        .send(ProducerRecord::new(unique("never")).value("v"))
+        .await
+        .unwrap();
+    let error = closed.close(Duration::from_millis(200)).await.unwrap_err();
+    assert_eq!((error.failures.len(), error.undelivered), (0, 1));
+    assert!(matches!(stuck.await, Err(ProduceError::Closed)));
     assert!(matches!(
         clone.send(ProducerRecord::new(&topic)).await,
         Err(ProduceError::Closed)

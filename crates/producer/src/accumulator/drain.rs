@@ -74,10 +74,10 @@ impl Accumulator {
             }
             return SendStatus::Ready;
         }
-        if self.idempotent
-            && (!can_number(p, current)
-                || (!p.in_flight.is_empty() && !(p.acked && p.stamp == current)))
-        {
+        // Until the broker acknowledged a batch under the current id/epoch, one
+        // batch of the partition at a time (see the module documentation).
+        let pipelined = p.in_flight.is_empty() || (p.acked && p.stamp == current);
+        if self.idempotent && !(can_number(p, current) && pipelined) {
             return SendStatus::Blocked;
         }
         let Some(front) = p.queue.front() else {
