@@ -46,7 +46,10 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// The bytes behind a base64 field (panics on bad base64: peers never print it).
 pub fn unb64(text: &str) -> Bytes {
-    Bytes::from(B64.decode(text).unwrap_or_else(|e| panic!("peer printed bad base64 {text:?}: {e}")))
+    Bytes::from(
+        B64.decode(text)
+            .unwrap_or_else(|e| panic!("peer printed bad base64 {text:?}: {e}")),
+    )
 }
 
 impl Peer {
@@ -56,7 +59,10 @@ impl Peer {
             Peer::Java => "FLAME_KAFKA_JAVA_PEER",
             Peer::Rdkafka => "FLAME_KAFKA_RDKAFKA_PEER",
         };
-        crate::env(var).split_whitespace().map(str::to_owned).collect()
+        crate::env(var)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Runs the peer in `mode` with `args`, feeding `input` as JSON lines, and returns
@@ -66,14 +72,18 @@ impl Peer {
         lines
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{self:?} printed {l:?}: {e}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{self:?} printed {l:?}: {e}"))
+            })
             .collect()
     }
 
     /// Runs the peer and returns its stdout as text.
     pub fn run_raw(self, mode: &str, args: &[&str], stdin: &str) -> String {
         let command = self.command();
-        let (program, prefix) = command.split_first().unwrap_or_else(|| panic!("{self:?} peer command is empty"));
+        let (program, prefix) = command
+            .split_first()
+            .unwrap_or_else(|| panic!("{self:?} peer command is empty"));
         let mut child = Command::new(program)
             .args(prefix)
             .arg(mode)
@@ -88,7 +98,9 @@ impl Peer {
         let writer = std::thread::spawn(move || {
             let _ = stdin_pipe.write_all(input.as_bytes());
         });
-        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{self:?} peer: {e}"));
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{self:?} peer: {e}"));
         let _ = writer.join();
         if !output.status.success() {
             panic!(

@@ -36,18 +36,35 @@ impl WireClient {
     ///
     /// # Errors
     /// A codec error if the response does not decode.
-    pub fn call<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response, CodecError> {
+    pub fn call<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response, CodecError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let mut out = BytesMut::new();
-        encode_request(&mut out, RequestMeta { correlation_id, client_id: "flame-kafka-protocol-tests" }, version, request)?;
-        self.stream.write_all(&out).unwrap_or_else(|e| panic!("write: {e}"));
+        encode_request(
+            &mut out,
+            RequestMeta {
+                correlation_id,
+                client_id: "flame-kafka-protocol-tests",
+            },
+            version,
+            request,
+        )?;
+        self.stream
+            .write_all(&out)
+            .unwrap_or_else(|e| panic!("write: {e}"));
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                 return decode_response::<R>(frame, version, correlation_id);
             }
             let mut chunk = [0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk).unwrap_or_else(|e| panic!("read: {e}"));
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .unwrap_or_else(|e| panic!("read: {e}"));
             assert!(n > 0, "broker closed the connection");
             self.buf.extend_from_slice(&chunk[..n]);
         }

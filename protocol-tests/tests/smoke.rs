@@ -1,6 +1,8 @@
 //! Smoke test of the harness through the codec crate alone: ApiVersions and Metadata
 //! against every listener of the single broker and every node of the cluster.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use flame_kafka_codec::messages::{
     ApiKey, ApiVersionsRequest, MetadataRequest, SaslHandshakeRequest,
 };
@@ -28,11 +30,22 @@ fn api_versions(addr: &str) -> NegotiatedVersions {
 /// Returns (node id, port) of every broker the metadata lists.
 fn brokers(addr: &str) -> Vec<(i32, i32)> {
     let versions = api_versions(addr);
-    let version = versions.version::<MetadataRequest>().expect("a common Metadata version");
+    let version = versions
+        .version::<MetadataRequest>()
+        .expect("a common Metadata version");
     assert_eq!(version, 12, "Kafka 4 speaks Metadata v12");
     let mut client = WireClient::connect(addr);
-    let response = client.call(version, &MetadataRequest::default().with_topics(Some(vec![]))).expect("Metadata decodes");
-    let mut brokers: Vec<(i32, i32)> = response.brokers.iter().map(|b| (b.node_id.0, b.port)).collect();
+    let response = client
+        .call(
+            version,
+            &MetadataRequest::default().with_topics(Some(vec![])),
+        )
+        .expect("Metadata decodes");
+    let mut brokers: Vec<(i32, i32)> = response
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.port))
+        .collect();
     brokers.sort();
     brokers
 }
@@ -52,7 +65,11 @@ fn sasl_listener_offers_plain_and_scram() {
     api_versions(&addr);
     let mut client = WireClient::connect(&addr);
     let response = client
-        .call(1, &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("SCRAM-SHA-512")))
+        .call(
+            1,
+            &SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_static_str("SCRAM-SHA-512")),
+        )
         .expect("SaslHandshake decodes");
     assert_eq!(response.error_code, 0);
     let mut mechanisms: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
