@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs and starts the real Kafka brokers the tests need
 # (one node and a three-node cluster, from Maven Central jars), runs every test of
-# the workspace against them, and stops the brokers again.
+# the workspace against them, runs every example (and the quickstart as a static
+# binary in an empty environment), and stops the brokers again.
 #
 # With FLAME_KAFKA_EXTERNAL=1 it starts nothing and uses the brokers named by the
 # FLAME_KAFKA_* variables (e.g. the docker-compose cluster).
@@ -19,3 +20,6 @@ eval "$(bash "$harness" env)"
 
 # Two cores: one test binary at a time, tests inside a binary in parallel threads.
 cargo test --workspace --locked "$@"
+
+# Every example against the broker, and the quickstart as a static binary.
+bash scripts/run-examples.sh
