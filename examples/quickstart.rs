@@ -9,6 +9,8 @@ use std::time::Duration;
 use flame_kafka::{Headers, Message};
 
 const COUNT: usize = 10;
+/// COUNT keyed messages plus one built with `Message::new`.
+const TOTAL: usize = COUNT + 1;
 
 #[tokio::main]
 async fn main() -> Result<(), flame_kafka::Error> {
@@ -43,9 +45,7 @@ async fn main() -> Result<(), flame_kafka::Error> {
     producer.flush().await?;
     println!(
         "published {} messages; the last went to partition {} at offset {}",
-        COUNT + 1,
-        ack.partition,
-        ack.offset
+        TOTAL, ack.partition, ack.offset
     );
 
     let consumer = flame_kafka::consume(
@@ -63,7 +63,7 @@ async fn main() -> Result<(), flame_kafka::Error> {
     // Stop after every message arrived (or after 60 s), from another task.
     tokio::spawn(async move {
         for _ in 0..600 {
-            if counter.load(Ordering::SeqCst) >= COUNT + 1 {
+            if counter.load(Ordering::SeqCst) >= TOTAL {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -91,8 +91,8 @@ async fn main() -> Result<(), flame_kafka::Error> {
         .await?;
     let consumed = seen.load(Ordering::SeqCst);
     println!("consumed {consumed} messages");
-    if consumed != COUNT + 1 {
-        eprintln!("expected {} messages", COUNT + 1);
+    if consumed != TOTAL {
+        eprintln!("expected {} messages", TOTAL);
         std::process::exit(1);
     }
     Ok(())

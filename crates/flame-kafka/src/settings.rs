@@ -14,6 +14,7 @@ use flame_kafka_producer::{Acks, Partitioner, ProducerConfig};
 use crate::config::{Config, ConfigError};
 
 /// Connection settings shared by producers and consumers.
+#[allow(clippy::field_reassign_with_default)]
 pub(crate) fn cluster(config: &Config) -> Result<ClusterConfig, ConfigError> {
     let mut cluster = ClusterConfig::new(config.str("bootstrap.servers").unwrap_or_default());
     cluster.client_id = config.str("client.id").unwrap_or("flame-kafka").to_owned();
@@ -52,6 +53,7 @@ fn security(config: &Config) -> Result<Security, ConfigError> {
     })
 }
 
+#[allow(clippy::field_reassign_with_default)]
 fn tls(config: &Config) -> Result<TlsConfig, ConfigError> {
     let mut tls = TlsConfig::default();
     tls.ca = match (config.str("ssl.ca.location"), config.str("ssl.ca.pem")) {
@@ -116,6 +118,8 @@ fn sasl(config: &Config) -> Result<SaslConfig, ConfigError> {
 }
 
 /// Producer settings.
+// The typed configs are `#[non_exhaustive]`: fields are set one by one on purpose.
+#[allow(clippy::field_reassign_with_default)]
 pub(crate) fn producer(config: &Config) -> Result<ProducerConfig, ConfigError> {
     let mut p = ProducerConfig::default();
     p.acks = match config.str("acks") {
@@ -175,6 +179,7 @@ pub(crate) fn producer(config: &Config) -> Result<ProducerConfig, ConfigError> {
 }
 
 /// Consumer settings.
+#[allow(clippy::field_reassign_with_default)]
 pub(crate) fn consumer(config: &Config) -> Result<ConsumerConfig, ConfigError> {
     let mut c = ConsumerConfig::new(config.str("group.id").unwrap_or_default());
     c.group_instance_id = config.str("group.instance.id").map(str::to_owned);
