@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use flame_kafka_codec::messages::metadata_request::MetadataRequestTopic;
 use flame_kafka_codec::messages::{MetadataRequest, TopicName};
@@ -17,8 +18,9 @@ use crate::backoff::Backoff;
 use crate::config::ClusterConfig;
 use crate::connection::{Connection, Dialer};
 use crate::error::{BrokerRef, ClusterError};
+use crate::lane::Lane;
 use crate::metadata::{BrokerId, Metadata};
-use crate::pool::{Pool, Purpose};
+use crate::pool::{LaneId, Pool, Purpose};
 use crate::transport::Endpoint;
 
 /// Metadata requests `ensure_topics` makes while partitions have no leader yet
@@ -151,7 +153,10 @@ impl Cluster {
         R: Request,
         R::Response: 'static,
     {
-        let result = self.exchange::<R, _>(broker, purpose, |_| request).await;
+        let timeout = self.inner.config.request_timeout;
+        let result = self
+            .exchange::<R, _>(broker, purpose, LaneId::SHARED, timeout, |_| request)
+            .await;
         self.after_error(result.as_ref().err());
         result
     }
@@ -170,9 +175,52 @@ impl Cluster {
         R: Request,
         R::Response: 'static,
     {
-        let result = self.exchange::<R, R>(broker, purpose, build).await;
+        let timeout = self.inner.config.request_timeout;
+        self.send_with_timeout(broker, purpose, timeout, build)
+            .await
+    }
+
+    /// Like [`Cluster::send_with`], but waits up to `timeout` for the response
+    /// instead of `request.timeout.ms`: for requests the broker may legitimately
+    /// hold longer, e.g. a JoinGroup (held until every member rejoins, up to the
+    /// rebalance timeout) or a long-polling Fetch (up to its `max_wait_ms`).
+    ///
+    /// The time counts from when the request is handed to its connection, so it
+    /// includes any wait behind earlier requests on that connection. As with every
+    /// request, a timeout closes the connection (a late response must not be read
+    /// as the answer to a later request), failing the other requests on it.
+    ///
+    /// # Errors
+    /// As [`Cluster::send`]; [`ClusterError::Timeout`] carries `timeout`.
+    pub async fn send_with_timeout<R>(
+        &self,
+        broker: BrokerId,
+        purpose: Purpose,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> R,
+    ) -> Result<(R::Response, i16), ClusterError>
+    where
+        R: Request,
+        R::Response: 'static,
+    {
+        let result = self
+            .exchange::<R, R>(broker, purpose, LaneId::SHARED, timeout, build)
+            .await;
         self.after_error(result.as_ref().err());
         result
+    }
+
+    /// A [`Lane`]: connections of the caller's own for `purpose` (one per broker,
+    /// dialled on first use, closed when the last clone of the lane is dropped), so
+    /// that its requests never queue behind other users' requests on the shared
+    /// connections, nor theirs behind its own.
+    ///
+    /// A broker answers one request per connection at a time, in order: a consumer
+    /// group member sends its JoinGroup (which the coordinator holds for the whole
+    /// rebalance) on a lane of its own, so that the heartbeats of other members
+    /// sharing this `Cluster` do not wait behind it. No I/O happens here.
+    pub fn lane(&self, purpose: Purpose) -> Lane {
+        Lane::new(self.clone(), purpose, self.inner.pool.new_lane())
     }
 
     /// Writes `request` to `broker` without waiting for a response (acks=0
@@ -187,7 +235,7 @@ impl Cluster {
         request: &R,
     ) -> Result<i16, ClusterError> {
         let result = async {
-            let connection = self.connection(broker, purpose).await?;
+            let connection = self.connection(broker, purpose, LaneId::SHARED).await?;
             let version = version_of::<R>(&connection)?;
             connection.send_no_response(version, request).await?;
             Ok(version)
@@ -319,26 +367,33 @@ impl Cluster {
             })
     }
 
-    /// The open connection to `broker` for `purpose`.
+    /// The open connection to `broker` for `purpose` on `lane`.
     async fn connection(
         &self,
         broker: BrokerId,
         purpose: Purpose,
+        lane: LaneId,
     ) -> Result<Connection, ClusterError> {
         let metadata = self.metadata();
         let address = metadata
             .brokers
             .get(&broker)
             .ok_or(ClusterError::UnknownBroker { broker })?;
-        self.inner.pool.connection(broker, address, purpose).await
+        self.inner
+            .pool
+            .connection(broker, address, purpose, lane)
+            .await
     }
 
-    /// Sends the request `build` makes for the negotiated version; no side effects
-    /// on error (see [`Cluster::after_error`]).
-    async fn exchange<R, B>(
+    /// Sends the request `build` makes for the negotiated version on `lane`'s
+    /// connection and waits up to `timeout`; no side effects on error (see
+    /// [`Cluster::after_error`]).
+    pub(crate) async fn exchange<R, B>(
         &self,
         broker: BrokerId,
         purpose: Purpose,
+        lane: LaneId,
+        timeout: Duration,
         build: impl FnOnce(i16) -> B,
     ) -> Result<(R::Response, i16), ClusterError>
     where
@@ -346,16 +401,23 @@ impl Cluster {
         R::Response: 'static,
         B: std::borrow::Borrow<R>,
     {
-        let connection = self.connection(broker, purpose).await?;
+        let connection = self.connection(broker, purpose, lane).await?;
         let version = version_of::<R>(&connection)?;
         let request = build(version);
-        let response = connection.send(version, request.borrow()).await?;
+        let response = connection
+            .send_timeout(version, request.borrow(), timeout)
+            .await?;
         Ok((response, version))
+    }
+
+    /// Closes (and forgets) every connection of `lane`.
+    pub(crate) fn close_lane(&self, lane: LaneId) {
+        self.inner.pool.close_lane(lane);
     }
 
     /// Schedules a background metadata refresh after an error that suggests the
     /// metadata is stale (a broker unreachable or gone).
-    fn after_error(&self, error: Option<&ClusterError>) {
+    pub(crate) fn after_error(&self, error: Option<&ClusterError>) {
         if !error.is_some_and(ClusterError::needs_metadata_refresh) {
             return;
         }
@@ -388,10 +450,15 @@ impl Cluster {
             };
             tried.push(address.address());
             // Not `send_with`: a failure here must not schedule yet another refresh.
+            let timeout = self.inner.config.request_timeout;
             let sent = self
-                .exchange::<MetadataRequest, _>(id, Purpose::Metadata, |v| {
-                    metadata_request(&topics, v, self.inner.config.allow_auto_create_topics)
-                })
+                .exchange::<MetadataRequest, _>(
+                    id,
+                    Purpose::Metadata,
+                    LaneId::SHARED,
+                    timeout,
+                    |v| metadata_request(&topics, v, self.inner.config.allow_auto_create_topics),
+                )
                 .await;
             match sent {
                 Ok((response, _)) => return Ok(Metadata::from_response(&response)),
@@ -429,7 +496,7 @@ impl Cluster {
             .inner
             .pool
             .dialer()
-            .open(endpoint, broker, Purpose::Metadata)
+            .open(endpoint, broker, Purpose::Metadata, LaneId::SHARED)
             .await?;
         let version = version_of::<MetadataRequest>(&connection)?;
         let request = metadata_request(topics, version, self.inner.config.allow_auto_create_topics);
@@ -571,6 +638,20 @@ mod tests {
             send(&c.ensure_topics(&[]));
             send(&c.leader("t", 0));
             send(&c.send(BrokerId(1), Purpose::Fetch, &MetadataRequest::default()));
+            send(&c.send_with_timeout(
+                BrokerId(1),
+                Purpose::Fetch,
+                std::time::Duration::from_secs(1),
+                |_| MetadataRequest::default(),
+            ));
+            let lane = c.lane(Purpose::Group);
+            send(&lane.send_with(BrokerId(1), |_| MetadataRequest::default()));
+            send(
+                &lane.send_with_timeout(BrokerId(1), Duration::from_secs(1), |_| {
+                    MetadataRequest::default()
+                }),
+            );
+            send_sync::<Lane>();
             send(&c.send_no_response(BrokerId(1), Purpose::Produce, &MetadataRequest::default()));
             send(&c.create_topics(&[]));
         };

@@ -34,7 +34,9 @@ pub struct ClusterConfig {
     /// ApiVersions, SASL) must finish within this. Default 30 s.
     pub connect_timeout: Duration,
     /// `request.timeout.ms`: how long to wait for each response before failing the
-    /// request and closing its connection. Default 30 s.
+    /// request and closing its connection, unless the request is sent with a
+    /// timeout of its own ([`Cluster::send_with_timeout`](crate::Cluster::send_with_timeout)).
+    /// Default 30 s.
     pub request_timeout: Duration,
     /// `reconnect.backoff.ms`: the first delay between connection attempts to one
     /// broker. Default 100 ms.

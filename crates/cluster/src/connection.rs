@@ -35,7 +35,7 @@ use tracing::Instrument;
 use crate::config::ClusterConfig;
 use crate::error::{BrokerRef, ClusterError, DisconnectReason};
 use crate::handshake;
-use crate::pool::Purpose;
+use crate::pool::{LaneId, Purpose};
 use crate::tls::TlsConnector;
 use crate::transport::{Endpoint, Transport};
 
@@ -119,6 +119,7 @@ impl Dialer {
 
     /// Opens a connection to `endpoint` and spawns its task: TCP connect, TLS, the
     /// ApiVersions exchange and SASL, all within `socket.connection.setup.timeout.ms`.
+    /// `purpose` and `lane` only label the connection's logs.
     ///
     /// # Errors
     /// [`ClusterError::ConnectTimeout`], or whatever [`handshake::setup`] failed with.
@@ -127,9 +128,10 @@ impl Dialer {
         endpoint: &Endpoint,
         broker: BrokerRef,
         purpose: Purpose,
+        lane: LaneId,
     ) -> Result<Connection, ClusterError> {
         let config = &*self.config;
-        let span = tracing::info_span!("kafka_connection", %broker, ?purpose);
+        let span = tracing::info_span!("kafka_connection", %broker, ?purpose, %lane);
         let setup = handshake::setup(endpoint, &broker, config, self.tls.as_ref());
         let result = tokio::time::timeout(config.connect_timeout, setup)
             .instrument(span.clone())
@@ -209,12 +211,33 @@ impl Connection {
     /// response. Honours and records broker throttling.
     ///
     /// # Errors
-    /// [`ClusterError::Timeout`] (the connection is then closed),
-    /// [`ClusterError::Disconnected`], [`ClusterError::Codec`].
+    /// As [`Connection::send_timeout`].
     pub(crate) async fn send<R>(
         &self,
         version: i16,
         request: &R,
+    ) -> Result<R::Response, ClusterError>
+    where
+        R: Request,
+        R::Response: 'static,
+    {
+        self.send_timeout(version, request, self.shared.request_timeout)
+            .await
+    }
+
+    /// Sends `request` at `version` and waits at most `timeout` for its response
+    /// (counted from when the request is handed to the connection, so it includes
+    /// any wait behind the requests before it). Honours and records broker
+    /// throttling.
+    ///
+    /// # Errors
+    /// [`ClusterError::Timeout`] (the connection is then closed),
+    /// [`ClusterError::Disconnected`], [`ClusterError::Codec`].
+    pub(crate) async fn send_timeout<R>(
+        &self,
+        version: i16,
+        request: &R,
+        timeout: Duration,
     ) -> Result<R::Response, ClusterError>
     where
         R: Request,
@@ -229,7 +252,7 @@ impl Connection {
                 .await?;
             rx.await.map_err(|_| self.disconnected())?
         };
-        let frame = self.with_timeout(api, exchange).await?;
+        let frame = self.with_timeout(api, timeout, exchange).await?;
         let response = decode_response::<R>(frame, version, correlation_id).map_err(|source| {
             ClusterError::Codec {
                 broker: Some(self.shared.broker.clone()),
@@ -261,7 +284,8 @@ impl Connection {
                 .await?;
             rx.await.map_err(|_| self.disconnected())?
         };
-        self.with_timeout(api, exchange).await
+        self.with_timeout(api, self.shared.request_timeout, exchange)
+            .await
     }
 
     fn encode<R: Request>(
@@ -309,14 +333,14 @@ impl Connection {
             .map_err(|_| self.disconnected())
     }
 
-    /// Runs `exchange` within `request.timeout.ms`; on timeout poisons the
-    /// connection and fails with [`ClusterError::Timeout`].
+    /// Runs `exchange` within `after`; on timeout poisons the connection and fails
+    /// with [`ClusterError::Timeout`].
     async fn with_timeout<T>(
         &self,
         api: ApiKey,
+        after: Duration,
         exchange: impl std::future::Future<Output = Result<T, ClusterError>>,
     ) -> Result<T, ClusterError> {
-        let after = self.shared.request_timeout;
         match tokio::time::timeout(after, exchange).await {
             Ok(result) => result,
             Err(_) => {
@@ -623,4 +647,4 @@ fn throttle_time_ms(response: &dyn Any) -> Option<i32> {
 
 #[cfg(test)]
 #[path = "connection/tests.rs"]
-mod tests;
+pub(crate) mod tests;

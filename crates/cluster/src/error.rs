@@ -158,8 +158,9 @@ pub enum ClusterError {
         /// The timeout in force.
         after: Duration,
     },
-    /// No response within `request.timeout.ms`. The connection it was sent on is
-    /// closed. Retriable (the request may or may not have been applied).
+    /// No response within `request.timeout.ms` (or the request's own timeout, see
+    /// [`Cluster::send_with_timeout`](crate::Cluster::send_with_timeout)). The
+    /// connection it was sent on is closed. Retriable (the request may or may not have been applied).
     #[error("{api:?} request to {broker} timed out after {after:?}")]
     Timeout {
         /// The broker the request went to.

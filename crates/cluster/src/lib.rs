@@ -1,7 +1,7 @@
 //! Broker connections, cluster metadata and security for flame-kafka.
 //!
 //! Everything above the codec talks to brokers through [`Cluster`]: it bootstraps
-//! from `bootstrap.servers`, keeps one pipelined connection per (broker, purpose),
+//! from `bootstrap.servers`, keeps pipelined connections per (broker, purpose),
 //! negotiates API versions per broker, authenticates (TLS, SASL), caches metadata
 //! and refreshes it when a request meets a stale-leader error.
 //!
@@ -31,6 +31,32 @@
 //! # }
 //! ```
 //!
+//! # Connections
+//!
+//! A broker answers the requests of one connection one at a time, in order, so
+//! what shares a connection matters:
+//!
+//! - The [`Cluster`] keeps one *shared* connection per (broker, [`Purpose`]), used
+//!   by [`Cluster::send`], [`Cluster::send_with`] and the metadata requests. Every
+//!   holder of the `Cluster` (and every clone) uses the same ones.
+//! - A [`Lane`] ([`Cluster::lane`]) has connections of its own, one per broker it
+//!   sends to, closed when the lane is dropped. Use one for requests the broker
+//!   holds, or that must not wait behind such requests of others: each consumer
+//!   in a group sends its JoinGroup/SyncGroup (held by the coordinator for a whole
+//!   rebalance) and its heartbeats on lanes of its own, and its long-polling
+//!   fetches on another, so consumers sharing one `Cluster` never hold up each
+//!   other.
+//!
+//! # Timeouts
+//!
+//! Each request waits at most `request.timeout.ms` ([`ClusterConfig::request_timeout`])
+//! for its response, unless sent with an explicit timeout
+//! ([`Cluster::send_with_timeout`], [`Lane::send_with_timeout`]) — for requests the
+//! broker may hold longer: a JoinGroup (up to the rebalance timeout; Java waits
+//! rebalance timeout + 5 s) or a Fetch (up to its `max_wait_ms` on top of the
+//! request timeout). A request that times out closes its connection, failing the
+//! other requests on it: a late response must never be read as another's answer.
+//!
 //! What it does not do: retry requests (the producer and consumer decide what is
 //! safe to resend, using [`ClusterError::is_retriable`]), choose partitions, or
 //! manage consumer groups.
@@ -44,6 +70,7 @@ mod config;
 mod connection;
 mod error;
 mod handshake;
+mod lane;
 mod metadata;
 mod pool;
 pub mod sasl;
@@ -54,5 +81,6 @@ mod transport;
 pub use cluster::Cluster;
 pub use config::ClusterConfig;
 pub use error::{BrokerRef, ClusterError, DisconnectReason};
+pub use lane::Lane;
 pub use metadata::{BrokerAddress, BrokerId, Metadata, PartitionMetadata, TopicMetadata};
 pub use pool::Purpose;

@@ -306,6 +306,10 @@ async fn pipelined_requests_on_one_connection_all_get_their_own_answer() {
         .ensure_topics(std::slice::from_ref(&topic))
         .await
         .unwrap();
+    // Right after creation a partition's leader may not serve it yet.
+    for partition in 0..2 {
+        latest_offset_retrying(&cluster, &topic, partition).await;
+    }
     // Different APIs interleaved on the one Fetch connection (ListOffsets goes
     // there too): each answer must decode as the type of its own request.
     let request = api_versions();
@@ -322,6 +326,101 @@ async fn pipelined_requests_on_one_connection_all_get_their_own_answer() {
     for offset in offsets {
         assert_eq!(offset.unwrap(), 0);
     }
+    cluster.delete_topics(&[&topic]).await.unwrap();
+}
+
+/// A Fetch of an empty partition from offset 0 that the broker holds for `wait`
+/// (`min_bytes` 1: nothing arrives).
+fn long_poll(topic: &str, wait: Duration) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(i32::try_from(wait.as_millis()).unwrap())
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+#[tokio::test]
+async fn explicit_timeouts_cover_long_polls_and_lanes_keep_them_to_themselves() {
+    init_tracing();
+    let mut config = config(&env("FLAME_KAFKA_BOOTSTRAP"));
+    config.request_timeout = Duration::from_secs(1);
+    let cluster = Cluster::connect(config).await.unwrap();
+    let topic = unique("lanes");
+    cluster.create_topics(&[(&topic, 1, 1)]).await.unwrap();
+    let (leader, _) = cluster.leader(&topic, 0).await.unwrap();
+    let wait = Duration::from_millis(2500);
+    let long = Duration::from_secs(1) + wait;
+
+    // Held 2.5 s: longer than the 1 s request timeout...
+    let err = cluster
+        .send_with(leader, Purpose::Fetch, |_| long_poll(&topic, wait))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClusterError::Timeout { api: ApiKey::Fetch, after, .. } if after == Duration::from_secs(1)),
+        "{err:?}"
+    );
+    // ...but within an explicit timeout of request timeout + max wait.
+    let started = Instant::now();
+    let (response, _) = cluster
+        .send_with_timeout(leader, Purpose::Fetch, long, |_| long_poll(&topic, wait))
+        .await
+        .unwrap();
+    assert_eq!(response.error_code, 0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A request held on one lane delays only what follows it on that lane: not
+    // another lane, nor the shared connection.
+    let (a, b) = (cluster.lane(Purpose::Fetch), cluster.lane(Purpose::Fetch));
+    let started = Instant::now();
+    let later = || tokio::time::sleep(Duration::from_millis(200));
+    let (held, behind, beside, shared) = tokio::join!(
+        a.send_with_timeout(leader, long, |_| long_poll(&topic, wait)),
+        async {
+            later().await;
+            a.send_with_timeout(leader, long, |_| api_versions())
+                .await
+                .unwrap();
+            started.elapsed()
+        },
+        async {
+            later().await;
+            b.send_with(leader, |_| api_versions()).await.unwrap();
+            started.elapsed()
+        },
+        async {
+            later().await;
+            cluster
+                .send(leader, Purpose::Fetch, &api_versions())
+                .await
+                .unwrap();
+            started.elapsed()
+        },
+    );
+    assert_eq!(held.unwrap().0.error_code, 0);
+    assert!(
+        behind >= Duration::from_secs(2),
+        "behind the long poll: {behind:?}"
+    );
+    assert!(
+        beside < Duration::from_millis(1500),
+        "on another lane: {beside:?}"
+    );
+    assert!(
+        shared < Duration::from_millis(1500),
+        "on the shared connection: {shared:?}"
+    );
+    drop((a, b));
     cluster.delete_topics(&[&topic]).await.unwrap();
 }
 

@@ -68,11 +68,12 @@ impl Consumer {
     /// Starts a consumer of `topics` on `cluster` (the driver task starts joining
     /// at once).
     ///
-    /// Give each consumer a [`Cluster`] of its own when several consumers run in one
-    /// process: a broker serves one request per connection at a time, and a
-    /// JoinGroup occupies the group connection for a whole rebalance, so consumers
-    /// sharing a `Cluster` (hence that connection) would hold up each other's
-    /// heartbeats and could not rebalance together.
+    /// Several consumers, of the same group or of different ones, may share one
+    /// [`Cluster`] (clones of it): they share its metadata, but each sends its
+    /// group and fetch requests on connections of its own
+    /// ([`Lane`](flame_kafka_cluster::Lane)s, closed when the consumer stops), so
+    /// a JoinGroup the coordinator holds for a whole rebalance, or a long-polling
+    /// fetch, never holds up another consumer's heartbeats or fetches.
     ///
     /// # Errors
     /// [`ConsumeError::Config`] for settings that cannot work (an empty `group.id`,

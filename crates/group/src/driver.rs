@@ -50,6 +50,8 @@ pub(crate) struct Driver {
     topics: Vec<String>,
     next_partition_check: Instant,
     cluster: Cluster,
+    /// This consumer's own connections (see [`io::Lanes`]).
+    lanes: io::Lanes,
     group: Membership,
     fetcher: Fetcher,
     offsets: OffsetTracker,
@@ -89,6 +91,7 @@ impl Driver {
             next_partition_check: now + PARTITION_CHECK_INTERVAL,
             fetcher: Fetcher::new(config.fetch_settings()),
             next_auto_commit: now + config.auto_commit_interval,
+            lanes: io::Lanes::new(&cluster, &config),
             config,
             cluster,
             group,
@@ -179,11 +182,11 @@ impl Driver {
                 self.auto_commit(now);
                 while let Some(out) = self.group.poll_request(now) {
                     progress = true;
-                    let cluster = self.cluster.clone();
+                    let lanes = self.lanes.clone();
                     self.tasks.spawn(async move {
                         Done::Group(
                             out.id,
-                            io::send_group(&cluster, out.target, out.request).await,
+                            io::send_group(&lanes, out.target, out.request).await,
                         )
                     });
                 }
@@ -210,7 +213,7 @@ impl Driver {
                 .map(|(b, e)| (NodeId(b.0), e))
         };
         for out in self.fetcher.poll_requests(now, leader) {
-            let cluster = self.cluster.clone();
+            let lanes = self.lanes.clone();
             match out {
                 FetchOutgoing::Fetch {
                     id,
@@ -219,10 +222,7 @@ impl Driver {
                 } => {
                     let settings = self.config.fetch_settings();
                     self.tasks.spawn(async move {
-                        Done::Fetch(
-                            id,
-                            io::fetch(&cluster, node.0, &settings, &partitions).await,
-                        )
+                        Done::Fetch(id, io::fetch(&lanes, node.0, &settings, &partitions).await)
                     });
                 }
                 FetchOutgoing::ListOffsets {
@@ -234,7 +234,7 @@ impl Driver {
                     self.tasks.spawn(async move {
                         Done::ListOffsets(
                             id,
-                            io::list_offsets(&cluster, node.0, isolation, &partitions).await,
+                            io::list_offsets(&lanes, node.0, isolation, &partitions).await,
                         )
                     });
                 }

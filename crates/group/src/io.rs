@@ -1,33 +1,96 @@
 //! The driver's network calls: each turns a machine's plain request into a
 //! kafka-protocol message at the negotiated version, sends it through the
-//! [`Cluster`], and reads the answer back into plain data.
+//! [`Cluster`] on the right connection with the right timeout, and reads the
+//! answer back into plain data.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flame_kafka_cluster::{BrokerId, Cluster, ClusterError, Purpose};
+use flame_kafka_cluster::{BrokerId, Cluster, ClusterError, Lane, Purpose};
 use flame_kafka_codec::{CodecError, KafkaCode};
 use uuid::Uuid;
 
+use crate::config::ConsumerConfig;
 use crate::fetcher::{FetchPartitionPlan, FetchSettings, FetchedPartition};
 use crate::requests::{GroupRequest, GroupResponse, Target};
 use crate::{wire, TopicPartition};
 
+/// How much longer than the rebalance timeout a JoinGroup may take (Java's
+/// `JOIN_GROUP_TIMEOUT_LAPSE`).
+const JOIN_TIMEOUT_LAPSE: Duration = Duration::from_secs(5);
+
+/// One consumer's connections and the timeouts of its requests.
+///
+/// A broker answers one request per connection at a time, in order, and a group
+/// coordinator holds a JoinGroup (and a follower's SyncGroup) until the rebalance
+/// completes. So each consumer has lanes (connections) of its own — consumers
+/// sharing a [`Cluster`] never wait behind each other — and splits its own
+/// traffic so that nothing time-critical waits behind a held request:
+///
+/// - `membership`: JoinGroup, SyncGroup, Heartbeat, ConsumerGroupHeartbeat. The
+///   group machine heartbeats only when stable (never while its JoinGroup or
+///   SyncGroup is out), so a heartbeat waits behind neither.
+/// - `offsets`: OffsetCommit, OffsetFetch, LeaveGroup — answered at once, and
+///   needed during a rebalance (commits of revoked partitions; leaving while a
+///   JoinGroup is held), so never behind a JoinGroup; nor heartbeats behind them.
+/// - `fetch`: Fetch (long polls) and ListOffsets, to the partition leaders.
+///
+/// FindCoordinator goes on the cluster's shared group connection: it is answered
+/// at once and nothing held travels there.
+#[derive(Debug, Clone)]
+pub(crate) struct Lanes {
+    cluster: Cluster,
+    membership: Lane,
+    offsets: Lane,
+    fetch: Lane,
+    /// JoinGroup and SyncGroup: the rebalance timeout (`max.poll.interval.ms`)
+    /// + 5 s, and at least `request.timeout.ms` — as the Java client.
+    rebalance_timeout: Duration,
+    /// Fetch and ListOffsets: `request.timeout.ms` + `fetch.wait.max.ms` (a
+    /// ListOffsets may wait behind a long poll on the fetch lane).
+    fetch_timeout: Duration,
+}
+
+impl Lanes {
+    /// New lanes on `cluster` (no I/O: each connects on first use).
+    pub(crate) fn new(cluster: &Cluster, config: &ConsumerConfig) -> Lanes {
+        let (rebalance_timeout, fetch_timeout) = timeouts(cluster.config().request_timeout, config);
+        Lanes {
+            membership: cluster.lane(Purpose::Group),
+            offsets: cluster.lane(Purpose::Group),
+            fetch: cluster.lane(Purpose::Fetch),
+            rebalance_timeout,
+            fetch_timeout,
+            cluster: cluster.clone(),
+        }
+    }
+}
+
+/// The timeouts of JoinGroup/SyncGroup and of Fetch/ListOffsets (see [`Lanes`]).
+fn timeouts(request_timeout: Duration, config: &ConsumerConfig) -> (Duration, Duration) {
+    let rebalance = config.max_poll_interval.saturating_add(JOIN_TIMEOUT_LAPSE);
+    (
+        request_timeout.max(rebalance),
+        request_timeout.saturating_add(config.fetch_wait_max),
+    )
+}
+
 /// Sends one group request and reads its answer.
 pub(crate) async fn send_group(
-    cluster: &Cluster,
+    lanes: &Lanes,
     target: Target,
     request: GroupRequest,
 ) -> Result<GroupResponse, ClusterError> {
+    let cluster = &lanes.cluster;
     let broker = match target {
         Target::AnyBroker => cluster.any_broker().await?,
         Target::Coordinator(node) => BrokerId(node.0),
     };
-    let group = Purpose::Group;
+    let (membership, offsets_lane) = (&lanes.membership, &lanes.offsets);
     Ok(match request {
         GroupRequest::FindCoordinator { group_id } => {
             let (r, v) = cluster
-                .send_with(broker, group, |v| {
+                .send_with(broker, Purpose::Group, |v| {
                     wire::find_coordinator_request(&group_id, v)
                 })
                 .await?;
@@ -41,8 +104,8 @@ pub(crate) async fn send_group(
             protocols,
             reason,
         } => {
-            let (r, _) = cluster
-                .send_with(broker, group, |v| {
+            let (r, _) = membership
+                .send_with_timeout(broker, lanes.rebalance_timeout, |v| {
                     wire::join_group_request(
                         &group_id,
                         &identity,
@@ -62,18 +125,16 @@ pub(crate) async fn send_group(
             protocol_name,
             assignments,
         } => {
-            let (r, _) = cluster
-                .send_with(broker, group, |v| {
+            let (r, _) = membership
+                .send_with_timeout(broker, lanes.rebalance_timeout, |v| {
                     wire::sync_group_request(&group_id, &identity, &protocol_name, &assignments, v)
                 })
                 .await?;
             wire::parse_sync_group(r)
         }
         GroupRequest::Heartbeat { group_id, identity } => {
-            let (r, _) = cluster
-                .send_with(broker, group, |v| {
-                    wire::heartbeat_request(&group_id, &identity, v)
-                })
+            let (r, _) = membership
+                .send_with(broker, |v| wire::heartbeat_request(&group_id, &identity, v))
                 .await?;
             GroupResponse::Heartbeat(KafkaCode::from_code(r.error_code).map_or(Ok(()), Err))
         }
@@ -82,8 +143,8 @@ pub(crate) async fn send_group(
             identity,
             reason,
         } => {
-            let (r, _) = cluster
-                .send_with(broker, group, |v| {
+            let (r, _) = offsets_lane
+                .send_with(broker, |v| {
                     wire::leave_group_request(&group_id, &identity, reason, v)
                 })
                 .await?;
@@ -94,8 +155,8 @@ pub(crate) async fn send_group(
             identity,
             offsets,
         } => {
-            let (r, _) = cluster
-                .send_with(broker, group, |v| {
+            let (r, _) = offsets_lane
+                .send_with(broker, |v| {
                     wire::offset_commit_request(&group_id, &identity, &offsets, v)
                 })
                 .await?;
@@ -106,16 +167,16 @@ pub(crate) async fn send_group(
             identity,
             partitions,
         } => {
-            let (r, v) = cluster
-                .send_with(broker, group, |v| {
+            let (r, v) = offsets_lane
+                .send_with(broker, |v| {
                     wire::offset_fetch_request(&group_id, &identity, &partitions, v)
                 })
                 .await?;
             wire::parse_offset_fetch(&r, v)
         }
         GroupRequest::ConsumerGroupHeartbeat(hb) => {
-            let sent = cluster
-                .send_with(broker, group, |v| wire::consumer_heartbeat_request(&hb, v))
+            let sent = membership
+                .send_with(broker, |v| wire::consumer_heartbeat_request(&hb, v))
                 .await;
             match sent {
                 Ok((r, _)) => wire::parse_consumer_heartbeat(r),
@@ -132,13 +193,14 @@ pub(crate) async fn send_group(
 
 /// Sends one Fetch; `Ok(Err(code))` is a top-level error.
 pub(crate) async fn fetch(
-    cluster: &Cluster,
+    lanes: &Lanes,
     node: i32,
     settings: &FetchSettings,
     partitions: &[FetchPartitionPlan],
 ) -> Result<Result<Vec<FetchedPartition>, KafkaCode>, ClusterError> {
-    let (r, _) = cluster
-        .send_with(BrokerId(node), Purpose::Fetch, |v| {
+    let (r, _) = lanes
+        .fetch
+        .send_with_timeout(BrokerId(node), lanes.fetch_timeout, |v| {
             wire::fetch_request(settings, partitions, v)
         })
         .await?;
@@ -147,13 +209,14 @@ pub(crate) async fn fetch(
 
 /// Sends one ListOffsets.
 pub(crate) async fn list_offsets(
-    cluster: &Cluster,
+    lanes: &Lanes,
     node: i32,
     isolation: i8,
     partitions: &[(TopicPartition, i64, i32)],
 ) -> Result<Vec<(TopicPartition, Result<i64, KafkaCode>)>, ClusterError> {
-    let (r, _) = cluster
-        .send_with(BrokerId(node), Purpose::Fetch, |v| {
+    let (r, _) = lanes
+        .fetch
+        .send_with_timeout(BrokerId(node), lanes.fetch_timeout, |v| {
             wire::list_offsets_request(isolation, partitions, v)
         })
         .await?;
@@ -213,4 +276,24 @@ pub(crate) fn is_fatal(e: &ClusterError) -> bool {
         e,
         ClusterError::Sasl { .. } | ClusterError::Tls { .. } | ClusterError::Config { .. }
     ) && !e.is_retriable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_requests_get_longer_timeouts() {
+        let secs = Duration::from_secs;
+        let mut config = ConsumerConfig::new("g");
+        // Defaults: max.poll.interval.ms 300 s, fetch.wait.max.ms 500 ms.
+        assert_eq!(
+            timeouts(secs(30), &config),
+            (secs(305), Duration::from_millis(30_500))
+        );
+        // Never below the request timeout.
+        config.max_poll_interval = secs(1);
+        config.fetch_wait_max = secs(10);
+        assert_eq!(timeouts(secs(30), &config), (secs(30), secs(40)));
+    }
 }

@@ -14,6 +14,8 @@ impl GroupMachine {
                 };
                 return;
             }
+            // The JoinGroup itself was turned away: send it again.
+            Some(KafkaCode::RebalanceInProgress) => return self.unsend(),
             Some(code) => return self.react(code, now),
         }
         self.identity.member_id = Arc::from(join.member_id.as_str());
@@ -94,7 +96,11 @@ impl GroupMachine {
             }
             KafkaCode::CoordinatorLoadInProgress => self.back_off(now),
             KafkaCode::RebalanceInProgress => match self.phase {
-                Phase::Joining { .. } => self.unsend(),
+                // Already rejoining: the news came from a heartbeat or commit sent
+                // before the rejoin started, and answered after the JoinGroup went
+                // out. A second JoinGroup would only wait behind the first (held
+                // for the whole rebalance) and then start yet another rebalance.
+                Phase::Joining { .. } => {}
                 Phase::Stable | Phase::AwaitingCounts { .. } | Phase::Syncing { .. } => {
                     self.start_rejoin("rebalance in progress", now)
                 }

@@ -486,3 +486,31 @@ fn leader_rejoins_when_partition_counts_change() {
 
 #[path = "machine_error_tests.rs"]
 mod errors;
+
+#[test]
+fn heartbeats_stop_while_joining_and_a_late_rebalance_answer_sends_no_second_join() {
+    let mut sim = stable(vec![Strategy::CooperativeSticky]);
+    let hb = sim.heartbeat();
+    // Rejoin while that heartbeat is still out: its answer comes after the
+    // JoinGroup went out.
+    sim.m.rejoin("test", sim.now);
+    let (join, _) = sim.expect_join();
+    sim.respond(
+        &hb,
+        GroupResponse::Heartbeat(Err(KafkaCode::RebalanceInProgress)),
+    );
+    // Already rejoining: no second JoinGroup, and no heartbeat while the join waits
+    // (however long the coordinator holds it).
+    for _ in 0..5 {
+        sim.no_request();
+        sim.now += Duration::from_secs(10);
+        sim.m.handle_timeout(sim.now);
+    }
+    sim.respond(&join, join_ok("m1", "m0", 2, vec![]));
+    let out = sim.request();
+    assert!(
+        matches!(out.request, GroupRequest::SyncGroup { .. }),
+        "{out:?}"
+    );
+    sim.no_request();
+}

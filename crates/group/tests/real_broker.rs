@@ -54,10 +54,9 @@ async fn cluster() -> Cluster {
         .expect("connect to the broker")
 }
 
-/// A cluster of its own for each group member, as separate processes would have:
-/// a broker serves one request per connection at a time, and a JoinGroup waits
-/// there for the whole rebalance, so members sharing a connection would block
-/// each other's heartbeats.
+/// A cluster of its own for each group member, as separate processes would have
+/// (members sharing one `Cluster` are tested too: see
+/// `members_sharing_one_cluster_split_partitions_and_ride_out_rebalances`).
 async fn own_cluster() -> Cluster {
     cluster().await
 }
@@ -545,4 +544,229 @@ async fn static_member_restart_keeps_its_partitions() {
     assert_eq!(a.assignment().await.unwrap(), before);
     a.close().await.unwrap();
     b.close().await.unwrap();
+}
+
+/// Samples the consumers' assignments every 50 ms until stopped.
+struct Watch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Vec<BTreeSet<TopicPartition>>>>,
+}
+
+impl Watch {
+    fn start(consumers: Vec<Arc<Consumer>>) -> Watch {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut samples = vec![Vec::new(); consumers.len()];
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for (c, samples) in consumers.iter().zip(&mut samples) {
+                    samples.push(c.assignment().await.unwrap().into_iter().collect());
+                }
+                sleep(Duration::from_millis(50)).await;
+            }
+            samples
+        });
+        Watch { stop, task }
+    }
+
+    /// Every sample, per consumer.
+    async fn stop(self) -> Vec<Vec<BTreeSet<TopicPartition>>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Cooperative members that stay in the group through a rebalance keep partitions
+/// all along and end with a subset of what they had; a member evicted (its
+/// heartbeats stuck) would drop to nothing and be assigned afresh.
+fn assert_rode_it_out(
+    samples: &[Vec<BTreeSet<TopicPartition>>],
+    before: &[BTreeSet<TopicPartition>],
+    what: &str,
+) {
+    for (i, (samples, before)) in samples.iter().zip(before).enumerate() {
+        assert!(samples.len() > 5, "{what}: too few samples");
+        for s in samples {
+            assert!(
+                !s.is_empty() && s.is_subset(before),
+                "{what}: member {i} held {s:?}, had {before:?} before"
+            );
+        }
+    }
+}
+
+/// Three members of one group on ONE `Cluster`, and one connection per broker
+/// for the cluster's own (shared) requests. A newcomer's JoinGroup is held by the
+/// coordinator until the others rejoin; they learn of the rebalance from their
+/// heartbeats, which must therefore not wait behind that JoinGroup. With a 6 s
+/// session a stuck heartbeat means eviction well within the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_sharing_one_cluster_split_partitions_and_ride_out_rebalances() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 6).await;
+    for p in 0..6 {
+        produce(
+            &cluster,
+            &topic,
+            p,
+            &(0..5).map(|i| format!("p{p}-{i}")).collect::<Vec<_>>(),
+        )
+        .await;
+    }
+    let group = unique("g-shared");
+    let consumer = || {
+        let mut c = config(&group);
+        c.partition_assignment_strategy = vec![Strategy::CooperativeSticky];
+        c.session_timeout = Duration::from_secs(6);
+        c.heartbeat_interval = Duration::from_millis(300);
+        Arc::new(Consumer::new(c, cluster.clone(), vec![topic.clone()]).unwrap())
+    };
+    let a = consumer();
+    let b = consumer();
+    let (da, db) = (drain(a.clone()), drain(b.clone()));
+    await_split(&[&a, &b], &topic, 6, &[3, 3]).await;
+
+    // c joins: a and b each hand one partition over, and keep the rest throughout.
+    let before = assignments(&[&a, &b]).await;
+    let watch = Watch::start(vec![a.clone(), b.clone()]);
+    let c = consumer();
+    let dc = drain(c.clone());
+    await_split(&[&a, &b, &c], &topic, 6, &[2, 2, 2]).await;
+    // Then the group stays put for longer than a session: heartbeats get through.
+    let settled = assignments(&[&a, &b, &c]).await;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(7) {
+        assert_eq!(
+            assignments(&[&a, &b, &c]).await,
+            settled,
+            "rebalanced again"
+        );
+        sleep(Duration::from_millis(200)).await;
+    }
+    assert_rode_it_out(&watch.stop().await, &before, "c joining");
+
+    // b leaves: a and c take its partitions over, keeping their own.
+    let before = assignments(&[&a, &c]).await;
+    let watch = Watch::start(vec![a.clone(), c.clone()]);
+    b.close().await.unwrap();
+    await_split(&[&a, &c], &topic, 6, &[3, 3]).await;
+    let samples = watch.stop().await;
+    for (i, (samples, before)) in samples.iter().zip(&before).enumerate() {
+        for s in samples {
+            assert!(
+                s.is_superset(before),
+                "b leaving: member {i} held {s:?}, had {before:?} before"
+            );
+        }
+    }
+
+    // Everything produced is consumed by someone (at least once), no gaps.
+    for p in 0..6 {
+        produce(&cluster, &topic, p, &[format!("p{p}-late")]).await;
+    }
+    sleep(Duration::from_secs(3)).await;
+    a.close().await.unwrap();
+    c.close().await.unwrap();
+    let mut seen: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
+    for r in [da, db, dc] {
+        for record in timeout(WAIT, r).await.unwrap().unwrap() {
+            seen.entry(record.partition)
+                .or_default()
+                .insert(record.offset);
+        }
+    }
+    for p in 0..6 {
+        assert_eq!(seen.get(&p), Some(&(0..6).collect()), "partition {p}");
+    }
+}
+
+/// Captures this thread's log events at WARN and above (a current-thread test
+/// runtime runs every task it spawns on this thread).
+fn capture_warnings() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || Sink(sink.clone()))
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+/// A member that joins `group` and then vanishes without leaving, as a crashed
+/// process: the coordinator keeps it until its session times out, and holds the
+/// next rebalance for it until the rebalance timeout (`max.poll.interval.ms`).
+fn vanishing_member(config: ConsumerConfig, topic: String, partitions: i32) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let consumer = runtime.block_on(async {
+        let consumer = Consumer::new(config, own_cluster().await, vec![topic.clone()]).unwrap();
+        let all = usize::try_from(partitions).unwrap();
+        await_split(&[&consumer], &topic, partitions, &[all]).await;
+        consumer
+    });
+    // Dropping the runtime first drops its tasks unrun: no commit, no LeaveGroup.
+    drop(runtime);
+    drop(consumer);
+}
+
+/// The coordinator holds a JoinGroup until every member rejoins or the rebalance
+/// timeout passes; here a vanished member makes it wait out that timeout (6 s),
+/// far beyond `request.timeout.ms` (2 s). The JoinGroup must be given the
+/// rebalance timeout + 5 s, as the Java client does, instead of timing out (and
+/// closing its connection) at the request timeout.
+#[tokio::test]
+async fn a_join_held_beyond_the_request_timeout_is_waited_for() {
+    let mut cluster_config = ClusterConfig::new(bootstrap());
+    cluster_config.request_timeout = Duration::from_secs(2);
+    let cluster = Cluster::connect(cluster_config).await.unwrap();
+    let topic = topic(&cluster, 2).await;
+    let group = unique("g-held");
+    let member = |session: u64| {
+        let mut c = config(&group);
+        c.max_poll_interval = Duration::from_secs(6);
+        c.session_timeout = Duration::from_secs(session);
+        c
+    };
+    let (ghost, ghost_topic) = (member(60), topic.clone());
+    // On a thread (and runtime) of its own, which it takes down with it.
+    let ghost = std::thread::spawn(move || vanishing_member(ghost, ghost_topic, 2));
+    tokio::task::spawn_blocking(move || ghost.join())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (warnings, _guard) = capture_warnings();
+    let started = Instant::now();
+    let consumer =
+        Arc::new(Consumer::new(member(10), cluster.clone(), vec![topic.clone()]).unwrap());
+    let drained = drain(consumer.clone());
+    await_split(&[&consumer], &topic, 2, &[2]).await;
+    let held = started.elapsed();
+    consumer.close().await.unwrap();
+    timeout(WAIT, drained).await.unwrap().unwrap();
+    assert!(
+        held >= Duration::from_secs(4),
+        "the coordinator was to hold the JoinGroup for the vanished member; took {held:?}"
+    );
+    let warnings = String::from_utf8(warnings.lock().unwrap().clone()).unwrap();
+    assert!(
+        !warnings.contains("timed out"),
+        "a request timed out:\n{warnings}"
+    );
 }

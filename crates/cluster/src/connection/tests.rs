@@ -75,7 +75,7 @@ fn api_versions(ranges: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
 }
 
 /// Answers the ApiVersions request that opens every connection.
-async fn answer_api_versions(stream: &mut TcpStream) {
+pub(crate) async fn answer_api_versions(stream: &mut TcpStream) {
     let seen = read_request(stream).await.expect("ApiVersions request");
     assert_eq!(seen.api_key, ApiKey::ApiVersions as i16);
     let body = api_versions(&[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)]);
@@ -109,7 +109,9 @@ async fn open_with(addr: SocketAddr, config: ClusterConfig) -> Result<Connection
     let dialer = Dialer::new(Arc::new(config)).unwrap();
     let endpoint = Endpoint::new(addr.ip().to_string(), addr.port());
     let broker = BrokerRef::broker(BrokerId(1), endpoint.address());
-    dialer.open(&endpoint, broker, Purpose::Metadata).await
+    dialer
+        .open(&endpoint, broker, Purpose::Metadata, LaneId::SHARED)
+        .await
 }
 
 async fn metadata(connection: &Connection) -> Result<MetadataResponse, ClusterError> {
@@ -308,6 +310,49 @@ async fn silent_broker_times_out_and_poisons_the_connection() {
             metadata(&connection).await,
             Err(ClusterError::Disconnected { .. })
         ));
+    };
+    tokio::time::timeout(TEST_LIMIT, run)
+        .await
+        .expect("no hang");
+}
+
+#[tokio::test]
+async fn an_explicit_timeout_replaces_the_request_timeout() {
+    // Answers each request 1.5 s late: after the configured 1 s request timeout.
+    let addr = fake_broker(|mut stream| async move {
+        answer_api_versions(&mut stream).await;
+        while let Some(seen) = read_request(&mut stream).await {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let frame = response_frame(
+                seen.correlation_id,
+                seen.version,
+                &MetadataResponse::default(),
+            );
+            if stream.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let run = async {
+        let connection = open_with(addr, config()).await.unwrap();
+        let version = connection.versions().version::<MetadataRequest>().unwrap();
+        let request = MetadataRequest::default().with_topics(Some(vec![]));
+        let started = Instant::now();
+        connection
+            .send_timeout(version, &request, Duration::from_secs(4))
+            .await
+            .expect("answered within the explicit timeout");
+        assert!(started.elapsed() >= Duration::from_millis(1400));
+        // A shorter one still fires, and poisons the connection.
+        let short = connection
+            .send_timeout(version, &request, Duration::from_millis(300))
+            .await;
+        assert!(
+            matches!(short, Err(ClusterError::Timeout { after, .. }) if after == Duration::from_millis(300)),
+            "{short:?}"
+        );
+        assert!(connection.is_closed());
     };
     tokio::time::timeout(TEST_LIMIT, run)
         .await
