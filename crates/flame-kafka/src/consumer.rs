@@ -105,12 +105,13 @@ impl Consumer {
             match batch {
                 Ok(records) => {
                     for record in records {
-                        if *stop.borrow() {
-                            break;
-                        }
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            break;
+                        // Wait for a free callback slot, unless close() comes first.
+                        let permit = tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|stopped| *stopped) => break,
+                            permit = permits.clone().acquire_owned() => permit,
                         };
+                        let Ok(permit) = permit else { break };
                         let shared = self.shared.clone();
                         let callback = callback.clone();
                         tokio::spawn(async move {

@@ -85,7 +85,7 @@ impl From<Headers> for Vec<(String, Option<Bytes>)> {
 /// Built with [`Message::new`] for publishing; received by `Consumer::run`'s
 /// callback with every field filled in. `Display` writes the payload (lossy UTF-8),
 /// like the original's `__toString()`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The topic (the source topic when consumed).
     pub topic: String,
@@ -105,15 +105,29 @@ pub struct Message {
     pub(crate) leader_epoch: i32,
 }
 
+impl Default for Message {
+    /// An empty message to publish: no topic, partition and offset -1 (the
+    /// partitioner chooses), null key and payload, timestamp 0 (stamped on publish).
+    fn default() -> Self {
+        Message {
+            topic: String::new(),
+            partition: -1,
+            offset: -1,
+            key: None,
+            payload: None,
+            headers: Headers::new(),
+            timestamp: 0,
+            leader_epoch: -1,
+        }
+    }
+}
+
 impl Message {
     /// A message to publish with `payload` and an optional key.
     pub fn new(payload: impl Into<Bytes>, key: Option<Bytes>) -> Self {
         Message {
-            partition: -1,
-            offset: -1,
             key,
             payload: Some(payload.into()),
-            leader_epoch: -1,
             ..Message::default()
         }
     }
