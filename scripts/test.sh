@@ -18,8 +18,12 @@ if [[ ${FLAME_KAFKA_EXTERNAL:-0} != 1 ]]; then
 fi
 eval "$(bash "$harness" env)"
 
+summary=target/protocol-tests-summary.txt
+mkdir -p target && rm -f "$summary"
 # Two cores: one test binary at a time, tests inside a binary in parallel threads.
 cargo test --workspace --locked "$@"
+
+echo; echo "=== protocol-tests summary"; cat "$summary" 2>/dev/null || echo "(no summary lines)"
 
 # Every example against the broker, and the quickstart as a static binary.
 bash scripts/run-examples.sh

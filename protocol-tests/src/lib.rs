@@ -48,3 +48,26 @@ pub fn unique_name(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}-{}-{nanos:x}-{n}", std::process::id())
 }
+
+/// Records one line of the suite's closing summary (cases, messages, faults, lost,
+/// duplicated, reordered): printed, and appended to the file `scripts/test.sh`
+/// prints after all tests (`FLAME_KAFKA_SUMMARY_FILE`, default
+/// `target/protocol-tests-summary.txt`).
+pub fn summary(line: &str) {
+    use std::io::Write;
+    println!("{line}");
+    let path = std::env::var("FLAME_KAFKA_SUMMARY_FILE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/protocol-tests-summary.txt"
+        )
+        .to_owned()
+    });
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}

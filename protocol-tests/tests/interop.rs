@@ -694,17 +694,17 @@ async fn matrix_row(producer: Client) {
             row.add(t);
         }
     }
-    println!(
+    flame_kafka_protocol_tests::summary(&format!(
         "interop ({producer} producer): {row}, {} altered (produced in {produced_in:.1?}, total {:.1?})",
         row.altered,
         started.elapsed()
-    );
+    ));
     {
         let mut total = TOTAL.lock().unwrap_or_else(|e| e.into_inner());
         total.0 += 1;
         total.1.add(&row);
         if total.0 == Client::ALL.len() {
-            println!("interop: {}", total.1);
+            flame_kafka_protocol_tests::summary(&format!("interop: {}", total.1));
         }
     }
     assert!(
