@@ -10,11 +10,26 @@ protocol tests. Same modes, options and JSON-lines format as peers/java/Peer.jav
           stdin: messages; stdout: the same messages with partition/offset/timestamp
   consume --bootstrap B --topic T --count N [--group G] [--timeout-ms M]
           [--isolation read_committed|read_uncommitted] [--from-beginning]
+          [--idle-exit-ms I] [--report-assignment]
 
 Client options: --security-protocol, --sasl-mechanism, --sasl-username, --sasl-password,
 --ssl-ca, --ssl-cert, --ssl-key, --property k=v (librdkafka property, repeatable).
 consume without --group assigns every partition from the beginning; with --group it
 subscribes (earliest with --from-beginning, else latest) and commits what it printed.
+consume --idle-exit-ms I: --count becomes optional (a cap); the consumer runs until no
+  message has arrived for I ms, counted from its first assignment (so joining the group is
+  not counted), then exits 0 (3 if --timeout-ms, default 30000, ends it first). With --group
+  it uses enable.auto.commit=true (offsets stored as messages are printed) instead of
+  committing what it printed: offsets are committed periodically, on revocation and on
+  close, only for partitions it owns.
+consume --report-assignment: whenever the partitions of T it owns change (and on the first
+  assignment, even if empty), prints to stdout an assignment line, in the message format so
+  that Peer::run parses it; it is the only kind of line whose "offset" is null:
+    {"topic":T,"partition":null,"offset":null,"key":null,"value":null,
+     "headers":[["flame-peer-assignment",b64("0,2,4")]],"timestamp":<wall-clock ms>,
+     "assignment":[0,2,4]}
+  (the header value is the owned partitions, comma-separated ASCII, "" for none), and a
+  readable line to stderr. Works with eager and cooperative (cooperative-sticky) groups.
 Unlike librdkafka's defaults, consume reads uncommitted messages unless --isolation says
 otherwise, as the Java client does; produce keeps librdkafka's partitioner (consistent_random)
 unless --partitioner says otherwise. Exit codes: 0 ok, 1 error, 2 some message failed,
@@ -68,6 +83,8 @@ def parse_args(argv):
     p.add_argument("--isolation", choices=["read_committed", "read_uncommitted"],
                    default="read_uncommitted")
     p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--idle-exit-ms", type=int)
+    p.add_argument("--report-assignment", action="store_true")
     p.add_argument("--security-protocol")
     p.add_argument("--sasl-mechanism")
     p.add_argument("--sasl-username")
@@ -77,8 +94,11 @@ def parse_args(argv):
     p.add_argument("--ssl-key")
     p.add_argument("--property", action="append", default=[], metavar="K=V")
     args = p.parse_args(argv)
-    if args.mode == "consume" and (args.topic is None or args.count is None):
-        p.error("consume needs --topic and --count")
+    if args.mode == "consume" and (args.topic is None
+                                   or (args.count is None and args.idle_exit_ms is None)):
+        p.error("consume needs --topic and --count (optional with --idle-exit-ms)")
+    if args.idle_exit_ms is not None and args.idle_exit_ms < 0:
+        p.error("--idle-exit-ms wants a number >= 0")
     return args
 
 
@@ -220,32 +240,88 @@ def wait_for_partitions(consumer, topic, deadline, errors):
         time.sleep(0.2)
 
 
+class Ownership:
+    """The partitions of one topic a consumer owns, from its rebalance callbacks (eager ones
+    revoke everything before assigning; cooperative ones add and remove increments)."""
+
+    def __init__(self, topic, report):
+        self.topic = topic
+        self.report = report
+        self.owned = set()
+        self.first_assigned = None  # time.monotonic() of the first assignment
+
+    def on_assign(self, _consumer, partitions):
+        first = self.first_assigned is None
+        if first:
+            self.first_assigned = time.monotonic()
+        before = set(self.owned)
+        self.owned.update(tp.partition for tp in partitions if tp.topic == self.topic)
+        if first or self.owned != before:
+            self.print()
+
+    def on_revoke(self, _consumer, partitions):
+        before = set(self.owned)
+        self.owned.difference_update(tp.partition for tp in partitions if tp.topic == self.topic)
+        if self.owned != before:
+            self.print()
+
+    def print(self):
+        """The assignment line (see the module docstring) on stdout, a readable one on stderr."""
+        if not self.report:
+            return
+        owned = sorted(self.owned)
+        listed = ",".join(str(p) for p in owned)
+        print(json.dumps({
+            "topic": self.topic, "partition": None, "offset": None, "key": None, "value": None,
+            "headers": [["flame-peer-assignment", b64encode(listed.encode("ascii"))]],
+            "timestamp": int(time.time() * 1000), "assignment": owned,
+        }, separators=(",", ":")), flush=True)
+        print(f"rdkafka_peer: assignment of {self.topic}: [{listed}]", file=sys.stderr, flush=True)
+
+
 def consume(args):
     if args.count == 0:
         return 0
+    idle_exit = args.idle_exit_ms is not None
+    count = args.count if args.count is not None else float("inf")
+    # With --idle-exit-ms the group commits by itself (periodically, on revocation and on
+    # close), so that a partition that moves to another member is never committed here.
+    auto_commit = idle_exit and args.group is not None
     errors = []
     deadline = time.monotonic() + (args.timeout_ms or 30000) / 1000
     conf = client_config(args, errors)
     conf.update({
         # librdkafka wants a group.id even for assign(); without --group it is never joined.
         "group.id": args.group or f"flame-rdkafka-peer-{uuid.uuid4()}",
-        "enable.auto.commit": False,
+        "enable.auto.commit": auto_commit,
         "isolation.level": args.isolation,
         "auto.offset.reset": "earliest" if args.group is None or args.from_beginning else "latest",
     })
     consumer = Consumer(with_overrides(args, conf))
+    ownership = Ownership(args.topic, args.report_assignment)
     try:
         if args.group is not None:
-            consumer.subscribe([args.topic])
+            consumer.subscribe([args.topic], on_assign=ownership.on_assign,
+                               on_revoke=ownership.on_revoke, on_lost=ownership.on_revoke)
         else:
             parts = wait_for_partitions(consumer, args.topic, deadline, errors)
-            consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
+            assigned = [TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts]
+            consumer.assign(assigned)
+            ownership.on_assign(consumer, assigned)
 
         consumed = {}
         got = 0
-        while got < args.count and time.monotonic() < deadline:
+        last_message = None
+        idle = False
+        while got < count and time.monotonic() < deadline:
             check_fatal(errors)
-            msg = consumer.poll(max(0.0, min(0.5, deadline - time.monotonic())))
+            if idle_exit and ownership.first_assigned is not None:
+                since = last_message if last_message is not None else ownership.first_assigned
+                if time.monotonic() - since >= args.idle_exit_ms / 1000:
+                    idle = True
+                    break
+            msg = consumer.poll(max(0.0, min(0.2 if idle_exit else 0.5,
+                                             deadline - time.monotonic())))
             if msg is None:
                 continue
             if msg.error() is not None:
@@ -258,17 +334,23 @@ def consume(args):
             print(record_json(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
                               msg.headers(), msg_timestamp(msg)), flush=True)
             consumed[(msg.topic(), msg.partition())] = msg.offset() + 1
+            last_message = time.monotonic()
             got += 1
 
         # Commit exactly what was printed, so a second run with the same group continues there.
-        if args.group is not None and consumed:
+        if not auto_commit and args.group is not None and consumed:
             consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in consumed.items()],
                             asynchronous=False)
-        if got < args.count:
+        if idle or got >= count:
+            return 0
+        if idle_exit:
+            never = " (never assigned partitions)" if ownership.first_assigned is None else ""
+            print(f"rdkafka_peer: consume timed out after {got} messages without an idle window "
+                  f"of {args.idle_exit_ms} ms{never}", file=sys.stderr)
+        else:
             print(f"rdkafka_peer: consume timed out after {got} of {args.count} messages",
                   file=sys.stderr)
-            return 3
-        return 0
+        return 3
     finally:
         consumer.close()
 

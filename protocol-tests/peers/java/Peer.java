@@ -13,6 +13,7 @@
 //             stdin: messages; stdout: the same messages with partition/offset/timestamp
 //   consume   --bootstrap B --topic T --count N [--group G] [--timeout-ms M]
 //             [--isolation read_committed|read_uncommitted] [--from-beginning]
+//             [--idle-exit-ms I] [--report-assignment]
 //   partition --partitions N        stdin: one base64 key per line (empty line = empty key);
 //                                   stdout: the partition the default partitioner picks
 //   metadata  --bootstrap B [--wait-ids 1,2,3] [--wait-count N] [--timeout-ms M]
@@ -21,6 +22,21 @@
 // consume without --group assigns every partition from the beginning; with --group it
 // subscribes (earliest with --from-beginning, else latest) and commits what it printed.
 // The default isolation is read_uncommitted.
+// consume --idle-exit-ms I: --count becomes optional (a cap); the consumer runs until no
+//   message has arrived for I ms, counted from its first assignment (so joining the group
+//   is not counted), then exits 0 (3 if --timeout-ms, default 30000, ends it first). With
+//   --group it uses enable.auto.commit=true instead of committing what it printed: offsets
+//   are committed periodically, on revocation and on close, only for partitions it owns.
+// consume --report-assignment: whenever the partitions of T it owns change (and on the first
+//   assignment, even if empty), prints to stdout an assignment line, in the message format so
+//   that Peer::run parses it; it is the only kind of line whose "offset" is null:
+//     {"topic":T,"partition":null,"offset":null,"key":null,"value":null,
+//      "headers":[["flame-peer-assignment",b64("0,2,4")]],"timestamp":<wall-clock ms>,
+//      "assignment":[0,2,4]}
+//   (the header value is the owned partitions, comma-separated ASCII, "" for none), and a
+//   readable line to stderr.
+// --property partition.assignment.strategy=... also takes the short names range, roundrobin,
+// sticky and cooperative-sticky (as librdkafka and flame-kafka spell them).
 // Common client options: --security-protocol P, --sasl-mechanism M, --sasl-username U,
 // --sasl-password P, --ssl-ca PEM, --ssl-cert PEM, --ssl-key PEM, --property k=v (repeatable).
 // Exit codes: 0 ok, 1 error, 2 some message failed, 3 timeout,
@@ -36,6 +52,7 @@ import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -111,9 +128,9 @@ public final class Peer {
 
     // ---------------------------------------------------------------- command line
 
-    /** `--name value` options, `--from-beginning` flag, repeatable `--property k=v`. */
+    /** `--name value` options, `--from-beginning` and `--report-assignment` flags, repeatable `--property k=v`. */
     static final class Args {
-        private static final Set<String> FLAGS = Set.of("from-beginning");
+        private static final Set<String> FLAGS = Set.of("from-beginning", "report-assignment");
         final Map<String, String> opts = new HashMap<>();
         final List<String> properties = new ArrayList<>();
 
@@ -178,9 +195,27 @@ public final class Peer {
         for (String kv : a.properties) {
             int eq = kv.indexOf('=');
             if (eq <= 0) throw new UsageError("--property wants key=value, got " + kv);
-            p.put(kv.substring(0, eq), kv.substring(eq + 1));
+            String key = kv.substring(0, eq);
+            String value = kv.substring(eq + 1);
+            p.put(key, key.equals("partition.assignment.strategy") ? assignorClasses(value) : value);
         }
         return p;
+    }
+
+    /** Short assignor names (librdkafka's spelling) to the Java client's class names. */
+    static String assignorClasses(String list) {
+        List<String> out = new ArrayList<>();
+        for (String name : list.split(",")) {
+            String n = name.trim();
+            switch (n) {
+                case "range": out.add("org.apache.kafka.clients.consumer.RangeAssignor"); break;
+                case "roundrobin": out.add("org.apache.kafka.clients.consumer.RoundRobinAssignor"); break;
+                case "sticky": out.add("org.apache.kafka.clients.consumer.StickyAssignor"); break;
+                case "cooperative-sticky": out.add("org.apache.kafka.clients.consumer.CooperativeStickyAssignor"); break;
+                default: if (!n.isEmpty()) out.add(n);
+            }
+        }
+        return String.join(",", out);
     }
 
     // ---------------------------------------------------------------- JSON lines
@@ -306,49 +341,132 @@ public final class Peer {
 
     // ---------------------------------------------------------------- consume
 
+    /** The partitions of one topic a consumer owns, as its rebalance callbacks report them. */
+    static final class Ownership implements ConsumerRebalanceListener {
+        final String topic;
+        final boolean report;
+        final TreeSet<Integer> owned = new TreeSet<>();
+        /** System.nanoTime() of the first assignment, or null before it. */
+        Long firstAssigned;
+
+        Ownership(String topic, boolean report) {
+            this.topic = topic;
+            this.report = report;
+        }
+
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            boolean first = firstAssigned == null;
+            if (first) firstAssigned = System.nanoTime();
+            boolean changed = false;
+            for (TopicPartition tp : partitions) {
+                if (tp.topic().equals(topic)) changed |= owned.add(tp.partition());
+            }
+            if (changed || first) print();
+        }
+
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            boolean changed = false;
+            for (TopicPartition tp : partitions) {
+                if (tp.topic().equals(topic)) changed |= owned.remove(tp.partition());
+            }
+            if (changed) print();
+        }
+
+        /** The assignment line (see the header) on stdout, a readable one on stderr. */
+        void print() {
+            if (!report) return;
+            String list = owned.stream().map(String::valueOf).collect(Collectors.joining(","));
+            ObjectNode o = JSON.createObjectNode();
+            o.put("topic", topic);
+            o.putNull("partition");
+            o.putNull("offset");
+            o.putNull("key");
+            o.putNull("value");
+            o.putArray("headers").addArray().add("flame-peer-assignment")
+                    .add(b64(list.getBytes(StandardCharsets.US_ASCII)));
+            o.put("timestamp", System.currentTimeMillis());
+            ArrayNode parts = o.putArray("assignment");
+            for (int part : owned) parts.add(part);
+            OUT.println(o.toString());
+            OUT.flush();
+            System.err.println("Peer: assignment of " + topic + ": [" + list + "]");
+        }
+    }
+
     static int consume(Args a) throws Exception {
         String topic = a.required("topic");
-        long count = a.getLong("count", -1);
-        if (count < 0) throw new UsageError("--count is required");
+        long idleMs = a.getLong("idle-exit-ms", -1);
+        boolean idleExit = a.has("idle-exit-ms");
+        if (idleExit && idleMs < 0) throw new UsageError("--idle-exit-ms wants a number >= 0");
+        long count = a.getLong("count", idleExit ? Long.MAX_VALUE : -1);
+        if (count < 0) throw new UsageError("--count is required (optional with --idle-exit-ms)");
         if (count == 0) return 0;
         long deadline = System.currentTimeMillis() + a.getLong("timeout-ms", 30_000);
         String group = a.get("group");
+        // With --idle-exit-ms the group commits by itself (periodically, on revocation and on
+        // close), so that a partition that moves to another member is never committed here.
+        boolean autoCommit = idleExit && group != null;
 
         Properties p = clientProps(a);
-        p.put("enable.auto.commit", "false");
+        p.put("enable.auto.commit", Boolean.toString(autoCommit));
         p.put("isolation.level", a.has("isolation") ? a.get("isolation") : "read_uncommitted");
         p.put("auto.offset.reset", group == null || a.has("from-beginning") ? "earliest" : "latest");
         if (group != null) p.put("group.id", group);
 
+        Ownership ownership = new Ownership(topic, a.has("report-assignment"));
         try (KafkaConsumer<byte[], byte[]> consumer =
                      new KafkaConsumer<>(withOverrides(a, p), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             if (group != null) {
-                consumer.subscribe(List.of(topic));
+                consumer.subscribe(List.of(topic), ownership);
             } else {
                 List<TopicPartition> parts = waitForPartitions(consumer, topic, deadline);
                 consumer.assign(parts);
                 consumer.seekToBeginning(parts);
+                ownership.onPartitionsAssigned(parts);
             }
             Map<TopicPartition, OffsetAndMetadata> consumed = new HashMap<>();
             long got = 0;
+            long lastMessage = 0;
+            boolean idle = false;
             while (got < count && System.currentTimeMillis() < deadline) {
-                long wait = Math.max(1, Math.min(500, deadline - System.currentTimeMillis()));
+                if (idleExit && ownership.firstAssigned != null) {
+                    long since = got > 0 ? lastMessage : ownership.firstAssigned;
+                    if ((System.nanoTime() - since) / 1_000_000 >= idleMs) {
+                        idle = true;
+                        break;
+                    }
+                }
+                long wait = Math.max(1, Math.min(idleExit ? 200 : 500, deadline - System.currentTimeMillis()));
+                // Where to resume each partition whose records this poll returned beyond --count.
+                Map<TopicPartition, Long> rewind = new HashMap<>();
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(wait))) {
-                    if (got == count) break;
+                    TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                    if (got == count) {
+                        rewind.putIfAbsent(tp, r.offset());
+                        continue;
+                    }
                     printRecord(r.topic(), r.partition(), r.offset(), r.key(), r.value(), r.headers(),
                             r.timestamp() >= 0 ? r.timestamp() : null);
-                    consumed.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    consumed.put(tp, new OffsetAndMetadata(r.offset() + 1));
+                    lastMessage = System.nanoTime();
                     got++;
                 }
+                // Auto-commit commits positions: never past a record that was not printed.
+                if (autoCommit) rewind.forEach(consumer::seek);
                 OUT.flush();
             }
             // Commit exactly what was printed, so a second run with the same group continues there.
-            if (group != null && !consumed.isEmpty()) consumer.commitSync(consumed);
-            if (got < count) {
+            if (!autoCommit && group != null && !consumed.isEmpty()) consumer.commitSync(consumed);
+            if (idle || got == count) return 0;
+            if (idleExit) {
+                System.err.println("Peer: consume timed out after " + got + " messages without an idle window of "
+                        + idleMs + " ms" + (ownership.firstAssigned == null ? " (never assigned partitions)" : ""));
+            } else {
                 System.err.println("Peer: consume timed out after " + got + " of " + count + " messages");
-                return 3;
             }
-            return 0;
+            return 3;
         }
     }
 
