@@ -1,5 +1,7 @@
-//! Support for the real-broker tests: where the brokers and peers are, and how to
-//! talk to the third-party peers (the Java client and librdkafka).
+//! Support for the real-broker tests: where the brokers and peers are, how to
+//! talk to the third-party peers (the Java client and librdkafka), and how to ask
+//! the brokers directly ([`admin`]: topics, coordinators, committed offsets, raw
+//! Fetch).
 //!
 //! The brokers are started by `protocol-tests/harness/kafka.sh` (or are external,
 //! e.g. the docker-compose cluster); their addresses come from `FLAME_KAFKA_*`
@@ -8,8 +10,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod fixtures;
 pub mod peer;
+pub mod rng;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU32, Ordering};

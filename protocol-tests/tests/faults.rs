@@ -36,18 +36,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flame_kafka_cluster::{BrokerId, Cluster, ClusterConfig, ClusterError, Purpose};
-use flame_kafka_codec::messages::fetch_request::{FetchPartition, FetchTopic};
-use flame_kafka_codec::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
-use flame_kafka_codec::messages::{
-    FetchRequest, FindCoordinatorRequest, GroupId, MetadataRequest, OffsetFetchRequest, TopicName,
-};
-use flame_kafka_codec::protocol::StrBytes;
-use flame_kafka_codec::record_batch::{decode_batches, DecodeLimits};
-use flame_kafka_codec::KafkaCode;
+use flame_kafka_codec::messages::MetadataRequest;
 use flame_kafka_group::{ConsumedRecord, Consumer, ConsumerConfig, OffsetReset};
 use flame_kafka_producer::{Acks, ProduceError, Producer, ProducerConfig, ProducerRecord};
+use flame_kafka_protocol_tests::admin::{
+    committed_offsets, create_topic, fetch_from_leader, find_coordinator, AskError,
+};
 use flame_kafka_protocol_tests::{cluster_bootstrap, env, unique_name};
 use tokio::time::{sleep, timeout};
 
@@ -396,14 +390,21 @@ fn run_case<Fut: Future<Output = ()>>(name: &str, body: impl FnOnce() -> Fut) {
     log(details());
 }
 
+/// Runs a case of `reps` repetitions (`once(1)`, `once(2)`, ...) through
+/// [`run_case`], counting each finished one in the summary.
+fn run_reps<Fut: Future<Output = ()>>(name: &str, reps: u32, once: impl Fn(u32) -> Fut) {
+    run_case(name, || async move {
+        for rep in 1..=reps {
+            once(rep).await;
+            CASES.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+}
+
 // ------------------------------------------------------------------ topics, logs
 
 async fn new_topic(admin: &Cluster, prefix: &str, partitions: i32, replication: i16) -> String {
-    let name = unique_name(prefix);
-    admin
-        .create_topics(&[(name.as_str(), partitions, replication)])
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    let name = create_topic(admin, prefix, partitions, replication).await;
     lock(&TOPICS).push(name.clone());
     try_wait_healthy(std::slice::from_ref(&name), HEAL_WAIT)
         .await
@@ -444,44 +445,16 @@ async fn read_partition(cluster: &Cluster, topic: &str, partition: i32) -> Vec<(
             Instant::now() < deadline,
             "{topic}[{partition}]: reading back stuck at offset {offset}"
         );
-        let retry = |what: String| async move {
-            log(format!("    read {what}; retrying"));
-            sleep(Duration::from_millis(200)).await;
-        };
-        let leader = match cluster.leader(topic, partition).await {
-            Ok((leader, _)) => leader,
-            Err(e) => {
+        let fetched = match fetch_from_leader(cluster, topic, partition, offset, 8 << 20).await {
+            Ok(fetched) => fetched,
+            Err(what) => {
                 let _ = cluster.refresh_metadata().await;
-                retry(format!("leader: {e}")).await;
+                log(format!("    read {what}; retrying"));
+                sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        let request = FetchRequest::default()
-            .with_max_wait_ms(100)
-            .with_min_bytes(1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(8 << 20)])]);
-        let response = match cluster.send(leader, Purpose::Fetch, &request).await {
-            Ok((response, _)) => response,
-            Err(e) => {
-                let _ = cluster.refresh_metadata().await;
-                retry(format!("fetch: {e}")).await;
-                continue;
-            }
-        };
-        let data = &response.responses[0].partitions[0];
-        if let Some(code) = KafkaCode::from_code(data.error_code) {
-            let _ = cluster.refresh_metadata().await;
-            retry(format!("fetch error {code:?}")).await;
-            continue;
-        }
-        let high_watermark = data.high_watermark;
-        let records = data.records.clone().unwrap_or_default();
-        for batch in decode_batches(records, &DecodeLimits::default()).expect("valid batches") {
+        for batch in fetched.batches {
             if !batch.control {
                 for record in &batch.records {
                     if record.offset >= offset {
@@ -491,7 +464,7 @@ async fn read_partition(cluster: &Cluster, topic: &str, partition: i32) -> Vec<(
             }
             offset = offset.max(batch.next_offset());
         }
-        if offset >= high_watermark {
+        if offset >= fetched.high_watermark {
             return out;
         }
     }
@@ -771,14 +744,10 @@ fn steady_stream(
 
 #[test]
 fn leader_killed_while_producing_idempotently() {
-    run_case(
+    run_reps(
         "case 1: kill -9 a partition leader during idempotent acks=all production",
-        || async {
-            for rep in 1..=3 {
-                kill_leader_once(rep).await;
-                CASES.fetch_add(1, Ordering::SeqCst);
-            }
-        },
+        3,
+        kill_leader_once,
     );
 }
 
@@ -845,14 +814,10 @@ async fn kill_leader_once(rep: u32) {
 
 #[test]
 fn paused_leader_times_out_and_leadership_moves() {
-    run_case(
+    run_reps(
         "case 2: SIGSTOP the partition leader; requests time out, leadership moves",
-        || async {
-            for rep in 1..=2 {
-                pause_leader_once(rep).await;
-                CASES.fetch_add(1, Ordering::SeqCst);
-            }
-        },
+        2,
+        pause_leader_once,
     );
 }
 
@@ -1083,117 +1048,60 @@ impl Member {
     }
 }
 
-/// The coordinator of `group`.
-async fn find_coordinator(cluster: &Cluster, group: &str) -> Result<i32, String> {
-    let broker = cluster.any_broker().await.map_err(|e| e.to_string())?;
-    let key = StrBytes::from_string(group.to_owned());
-    let (response, version) = cluster
-        .send_with(broker, Purpose::Group, |v| {
-            if v >= 4 {
-                FindCoordinatorRequest::default()
-                    .with_key_type(0)
-                    .with_coordinator_keys(vec![key.clone()])
-            } else {
-                FindCoordinatorRequest::default()
-                    .with_key_type(0)
-                    .with_key(key.clone())
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let (code, node) = if version >= 4 {
-        let c = response.coordinators.first().ok_or("no coordinator")?;
-        (c.error_code, c.node_id.0)
-    } else {
-        (response.error_code, response.node_id.0)
-    };
-    match KafkaCode::from_code(code) {
-        None => Ok(node),
-        Some(code) => Err(format!("FindCoordinator: {code:?}")),
-    }
-}
-
-/// The committed offsets of `group` for `topic` (-1: none).
+/// The committed offsets of `group` for `topic` (-1: none), asked of its
+/// coordinator.
 async fn committed(
     cluster: &Cluster,
     group: &str,
     topic: &str,
     partitions: i32,
-) -> Result<BTreeMap<i32, i64>, String> {
+) -> Result<BTreeMap<i32, i64>, AskError> {
     let coordinator = find_coordinator(cluster, group).await?;
-    let group_id = GroupId(StrBytes::from_string(group.to_owned()));
-    let name = TopicName(StrBytes::from_string(topic.to_owned()));
-    let indexes: Vec<i32> = (0..partitions).collect();
-    let (response, version) = cluster
-        .send_with(BrokerId(coordinator), Purpose::Group, |v| {
-            if v >= 8 {
-                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                    .with_group_id(group_id.clone())
-                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                        .with_name(name.clone())
-                        .with_partition_indexes(indexes.clone())]))])
-            } else {
-                OffsetFetchRequest::default()
-                    .with_group_id(group_id.clone())
-                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                        .with_name(name.clone())
-                        .with_partition_indexes(indexes.clone())]))
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = BTreeMap::new();
-    let check = |code: i16| match KafkaCode::from_code(code) {
-        None => Ok(()),
-        Some(code) => Err(format!("OffsetFetch: {code:?}")),
-    };
-    if version >= 8 {
-        let g = response.groups.first().ok_or("no group in the answer")?;
-        check(g.error_code)?;
-        for t in &g.topics {
-            for p in &t.partitions {
-                check(p.error_code)?;
-                out.insert(p.partition_index, p.committed_offset);
-            }
-        }
-    } else {
-        check(response.error_code)?;
-        for t in &response.topics {
-            for p in &t.partitions {
-                check(p.error_code)?;
-                out.insert(p.partition_index, p.committed_offset);
-            }
-        }
-    }
-    Ok(out)
+    committed_offsets(cluster, coordinator, group, topic, partitions).await
 }
 
-/// Samples the group's committed offsets every 100 ms: `(answer time, offsets)`.
+/// The group's committed offsets over time: `(answer time, offsets)`.
 type Samples = Arc<Mutex<Vec<(Instant, BTreeMap<i32, i64>)>>>;
 
-fn spawn_monitor(
-    group: String,
-    topic: String,
-    partitions: i32,
+/// A task sampling a group's committed offsets every 100 ms until stopped.
+struct Monitor {
+    samples: Samples,
     stop: Arc<AtomicBool>,
-) -> (Samples, tokio::task::JoinHandle<()>) {
-    let samples: Samples = Arc::default();
-    let out = Arc::clone(&samples);
-    let task = tokio::spawn(async move {
-        let cluster = connect(Duration::from_secs(2)).await;
-        while !stop.load(Ordering::SeqCst) {
-            if let Ok(Ok(offsets)) = timeout(
-                Duration::from_secs(3),
-                committed(&cluster, &group, &topic, partitions),
-            )
-            .await
-            {
-                lock(&out).push((Instant::now(), offsets));
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    fn spawn(group: String, topic: String, partitions: i32) -> Monitor {
+        let samples: Samples = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (out, stopped) = (Arc::clone(&samples), Arc::clone(&stop));
+        let task = tokio::spawn(async move {
+            let cluster = connect(Duration::from_secs(2)).await;
+            while !stopped.load(Ordering::SeqCst) {
+                if let Ok(Ok(offsets)) = timeout(
+                    Duration::from_secs(3),
+                    committed(&cluster, &group, &topic, partitions),
+                )
+                .await
+                {
+                    lock(&out).push((Instant::now(), offsets));
+                }
+                sleep(Duration::from_millis(100)).await;
             }
-            sleep(Duration::from_millis(100)).await;
+        });
+        Monitor {
+            samples,
+            stop,
+            task,
         }
-    });
-    (samples, task)
+    }
+
+    /// Stops sampling, waits for the task, and returns what it sampled.
+    async fn stop(self) -> Samples {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap();
+        self.samples
+    }
 }
 
 /// What the members consumed, checked against the committed offsets seen over time.
@@ -1378,14 +1286,10 @@ async fn wait_consumed_and_committed(
 
 #[test]
 fn coordinator_restarted_while_a_group_consumes() {
-    run_case(
+    run_reps(
         "case 3: kill -9 + restart the group coordinator while 2 members consume",
-        || async {
-            for rep in 1..=2 {
-                coordinator_restart_once(rep).await;
-                CASES.fetch_add(1, Ordering::SeqCst);
-            }
-        },
+        2,
+        coordinator_restart_once,
     );
 }
 
@@ -1407,13 +1311,7 @@ async fn coordinator_restart_once(rep: u32) {
             Duration::from_micros(200),
         ));
     }
-    let stop_monitor = Arc::new(AtomicBool::new(false));
-    let (samples, monitor) = spawn_monitor(
-        group.clone(),
-        topic.clone(),
-        PARTITIONS,
-        Arc::clone(&stop_monitor),
-    );
+    let monitor = Monitor::spawn(group.clone(), topic.clone(), PARTITIONS);
     let joined = Instant::now();
     while members.iter().any(|m| m.assignment().is_empty()) {
         assert!(
@@ -1444,7 +1342,10 @@ async fn coordinator_restart_once(rep: u32) {
         Arc::new(AtomicBool::new(false)),
     );
     sleep(Duration::from_secs(2)).await;
-    let coordinator = find_coordinator(&admin, &group).await.expect("coordinator");
+    let coordinator = find_coordinator(&admin, &group)
+        .await
+        .expect("coordinator")
+        .0;
     log(format!(
         "  rep {rep}: {TOTAL} records over ~7s, auto-commit 500 ms; kill -9 coordinator node \
          {coordinator}, then restart it"
@@ -1457,14 +1358,13 @@ async fn coordinator_restart_once(rep: u32) {
     let _ = timeout(Duration::from_secs(120), producer.flush()).await;
     tracker.wait_all(Duration::from_secs(60)).await;
     let ends = ends_of(&tracker, PARTITIONS);
-    wait_consumed_and_committed(&seen, &samples, &ends, Duration::from_secs(120)).await;
+    wait_consumed_and_committed(&seen, &monitor.samples, &ends, Duration::from_secs(120)).await;
     let recovered = killed_at.elapsed();
     let mut errors = Vec::new();
     for m in members {
         errors.extend(m.finish().await);
     }
-    stop_monitor.store(true, Ordering::SeqCst);
-    monitor.await.unwrap();
+    let samples = monitor.stop().await;
     let final_committed = committed(&admin, &group, &topic, PARTITIONS)
         .await
         .expect("committed offsets");
@@ -1642,14 +1542,10 @@ impl Drop for ChildConsumer {
 
 #[test]
 fn consumer_process_killed_mid_batch_is_taken_over() {
-    run_case(
+    run_reps(
         "case 4: a consumer process killed mid-batch; the survivor takes over",
-        || async {
-            for rep in 1..=2 {
-                consumer_killed_once(rep).await;
-                CASES.fetch_add(1, Ordering::SeqCst);
-            }
-        },
+        2,
+        consumer_killed_once,
     );
 }
 
@@ -1687,13 +1583,7 @@ async fn consumer_killed_once(rep: u32) {
         );
         sleep(Duration::from_millis(50)).await;
     }
-    let stop_monitor = Arc::new(AtomicBool::new(false));
-    let (samples, monitor) = spawn_monitor(
-        group.clone(),
-        topic.clone(),
-        PARTITIONS,
-        Arc::clone(&stop_monitor),
-    );
+    let monitor = Monitor::spawn(group.clone(), topic.clone(), PARTITIONS);
     let survivor = spawn_member(
         0,
         Consumer::new(
@@ -1756,10 +1646,9 @@ async fn consumer_killed_once(rep: u32) {
         );
         sleep(Duration::from_millis(50)).await;
     };
-    wait_consumed_and_committed(&seen, &samples, &ends, Duration::from_secs(90)).await;
+    wait_consumed_and_committed(&seen, &monitor.samples, &ends, Duration::from_secs(90)).await;
     let errors = survivor.finish().await;
-    stop_monitor.store(true, Ordering::SeqCst);
-    monitor.await.unwrap();
+    let samples = monitor.stop().await;
 
     let seen = lock(&seen).clone();
     let mut window = 0;

@@ -22,34 +22,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flame_kafka::config::ConfigError;
-use flame_kafka::lower::cluster::{BrokerId, Cluster, ClusterConfig, ClusterError, Purpose};
-use flame_kafka::lower::codec::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
-use flame_kafka::lower::codec::messages::{
-    FindCoordinatorRequest, GroupId, OffsetFetchRequest, TopicName,
-};
-use flame_kafka::lower::codec::protocol::StrBytes;
+use flame_kafka::lower::cluster::ClusterError;
 use flame_kafka::{Error, Headers, Message};
-use flame_kafka_protocol_tests::{bootstrap, unique_name};
+use flame_kafka_protocol_tests::{admin, bootstrap, unique_name};
 
 // ------------------------------------------------------------------ helpers
-
-fn cluster_config() -> ClusterConfig {
-    ClusterConfig::new(bootstrap())
-}
-
-async fn create_topic(label: &str, partitions: i32) -> String {
-    let topic = unique_name(label);
-    let cluster = Cluster::connect(cluster_config())
-        .await
-        .expect("connect to FLAME_KAFKA_BOOTSTRAP");
-    cluster
-        .create_topics(&[(topic.as_str(), partitions, 1)])
-        .await
-        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    topic
-}
 
 async fn producer(topic: &str, extra: &[(&str, &str)]) -> flame_kafka::Producer {
     let bootstrap = bootstrap();
@@ -122,87 +99,15 @@ async fn consume_n(topic: &str, group: &str, expected: usize, grace: Duration) -
 /// The offsets group `group` has committed for `topic`'s partitions (absent: none),
 /// asked of the group coordinator with OffsetFetch.
 async fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
-    let cluster = Cluster::connect(cluster_config()).await.expect("connect");
-    let any = cluster.any_broker().await.expect("a broker");
-    let group_key = || StrBytes::from_string(group.to_owned());
-    let (found, version) = cluster
-        .send_with(any, Purpose::Group, |version| {
-            if version >= 4 {
-                FindCoordinatorRequest::default()
-                    .with_key_type(0)
-                    .with_coordinator_keys(vec![group_key()])
-            } else {
-                FindCoordinatorRequest::default().with_key(group_key())
-            }
-        })
+    let cluster = admin::connect().await;
+    let coordinator = admin::find_coordinator(&cluster, group)
         .await
-        .expect("FindCoordinator");
-    let (code, node) = if version >= 4 {
-        let c = found.coordinators.first().expect("one coordinator");
-        (c.error_code, c.node_id.0)
-    } else {
-        (found.error_code, found.node_id.0)
-    };
-    assert_eq!(
-        code, 0,
-        "FindCoordinator({group}) failed with error code {code}"
-    );
-    let coordinator = BrokerId(node);
-    let indexes: Vec<i32> = (0..partitions).collect();
-    let name = || TopicName(StrBytes::from_string(topic.to_owned()));
-    let (response, version) = cluster
-        .send_with(coordinator, Purpose::Group, |version| {
-            if version >= 8 {
-                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                    .with_group_id(GroupId(group_key()))
-                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                        .with_name(name())
-                        .with_partition_indexes(indexes.clone())]))])
-            } else {
-                OffsetFetchRequest::default()
-                    .with_group_id(GroupId(group_key()))
-                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                        .with_name(name())
-                        .with_partition_indexes(indexes.clone())]))
-            }
-        })
+        .unwrap_or_else(|e| panic!("the coordinator of {group}: {e}"));
+    let mut offsets = admin::committed_offsets(&cluster, coordinator, group, topic, partitions)
         .await
-        .expect("OffsetFetch");
-    let mut out = BTreeMap::new();
-    let mut add = |partition: i32, offset: i64, error: i16| {
-        assert_eq!(
-            error, 0,
-            "OffsetFetch {topic}[{partition}] error code {error}"
-        );
-        if offset >= 0 {
-            out.insert(partition, offset);
-        }
-    };
-    if version >= 8 {
-        let g = response.groups.first().expect("one group");
-        assert_eq!(
-            g.error_code, 0,
-            "OffsetFetch group error code {}",
-            g.error_code
-        );
-        for t in &g.topics {
-            for p in &t.partitions {
-                add(p.partition_index, p.committed_offset, p.error_code);
-            }
-        }
-    } else {
-        assert_eq!(
-            response.error_code, 0,
-            "OffsetFetch error code {}",
-            response.error_code
-        );
-        for t in &response.topics {
-            for p in &t.partitions {
-                add(p.partition_index, p.committed_offset, p.error_code);
-            }
-        }
-    }
-    out
+        .unwrap_or_else(|e| panic!("committed offsets of {group} for {topic}: {e}"));
+    offsets.retain(|_, offset| *offset >= 0);
+    offsets
 }
 
 /// A log writer shared by every test of this binary: what the flame crate logs at
@@ -272,7 +177,7 @@ async fn close_while_callbacks_run_commits_exactly_the_finished() {
     const PARTITIONS: i32 = 3;
     const COUNT: usize = 180;
     let started = Instant::now();
-    let topic = create_topic("flame-close", PARTITIONS).await;
+    let topic = admin::single_broker_topic("flame-close", PARTITIONS).await;
     // Batches of 10 records per partition, fetched one batch per partition at a
     // time, so the callbacks of every partition interleave.
     fill(&topic, PARTITIONS, COUNT, 30).await;
@@ -509,7 +414,7 @@ async fn try_consume(config: &[(&str, &str)], topics: &[&str]) -> Result<(), Err
 async fn errors_are_typed_and_name_the_key() {
     let bootstrap = bootstrap();
     let b = bootstrap.as_str();
-    let topic = create_topic("flame-errors", 1).await;
+    let topic = admin::single_broker_topic("flame-errors", 1).await;
     let t = topic.as_str();
 
     // Missing required keys.
@@ -674,7 +579,7 @@ async fn failing_and_panicking_callbacks_count_as_processed() {
     const COUNT: usize = 30;
     let logs = captured_logs();
     quiet_deliberate_panics();
-    let topic = create_topic("flame-callback-errors", 1).await;
+    let topic = admin::single_broker_topic("flame-callback-errors", 1).await;
     fill(&topic, 1, COUNT, COUNT).await;
     let group = unique_name("flame-callback-errors-group");
     let consumer = consumer(&topic, &group, &[]).await;
@@ -740,7 +645,7 @@ async fn failing_and_panicking_callbacks_count_as_processed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_producer_delivers_what_is_queued() {
     const COUNT: usize = 1000;
-    let topic = create_topic("flame-drop", 3).await;
+    let topic = admin::single_broker_topic("flame-drop", 3).await;
     {
         // A longer linger keeps messages queued when the producer goes.
         let producer = producer(&topic, &[("linger.ms", "200")]).await;
@@ -789,7 +694,7 @@ async fn dropping_the_producer_delivers_what_is_queued() {
 async fn acks_0_1_all_through_the_flame_config() {
     const PER_SETTING: usize = 100;
     const PARTITIONS: i32 = 3;
-    let topic = create_topic("flame-acks", PARTITIONS).await;
+    let topic = admin::single_broker_topic("flame-acks", PARTITIONS).await;
     let settings = ["0", "1", "all", "-1"];
     let mut last_offset: BTreeMap<i32, i64> = BTreeMap::new();
     for acks in settings {

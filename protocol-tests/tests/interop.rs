@@ -28,15 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flame_kafka::lower::cluster::{Cluster, ClusterConfig, Purpose};
-use flame_kafka::lower::codec::messages::fetch_request::{FetchPartition, FetchTopic};
-use flame_kafka::lower::codec::messages::{FetchRequest, TopicName};
-use flame_kafka::lower::codec::protocol::StrBytes;
-use flame_kafka::lower::codec::record_batch::{decode_batches, DecodeLimits};
-use flame_kafka::lower::codec::{Compression, KafkaCode};
+use flame_kafka::lower::codec::Compression;
 use flame_kafka::{Headers, Message};
 use flame_kafka_protocol_tests::peer::{b64, unb64, Peer, PeerMessage};
-use flame_kafka_protocol_tests::{bootstrap, unique_name};
+use flame_kafka_protocol_tests::rng::SplitMix;
+use flame_kafka_protocol_tests::{admin, bootstrap, unique_name};
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 /// Messages per producer run (one run per codec).
@@ -96,30 +92,13 @@ struct Msg {
     timestamp: i64,
 }
 
-/// splitmix64 with a fixed seed per (producer, codec): the same messages every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn bytes(&mut self, max_len: u64) -> Bytes {
-        let len = self.next() % (max_len + 1);
-        Bytes::from((0..len).map(|_| self.next() as u8).collect::<Vec<u8>>())
-    }
-}
-
 fn text(s: String) -> Option<Bytes> {
     Some(Bytes::from(s))
 }
 
 /// The messages `producer` sends with codec number `codec`.
 fn messages(producer: Client, codec: usize) -> Vec<Msg> {
+    // splitmix64 with a fixed seed per (producer, codec): the same messages every run.
     let mut rng = SplitMix(0x1e7e_0b5e ^ (producer.index() << 40) ^ ((codec as u64) << 32));
     let base =
         1_650_000_000_000 + producer.index() as i64 * 1_000_000_000 + codec as i64 * 10_000_000;
@@ -219,18 +198,6 @@ struct Stored {
 }
 
 // ------------------------------------------------------------------ producing
-
-async fn create_topic(producer: Client) -> String {
-    let topic = unique_name(&format!("interop-{producer}"));
-    let cluster = Cluster::connect(ClusterConfig::new(bootstrap()))
-        .await
-        .expect("connect to FLAME_KAFKA_BOOTSTRAP");
-    cluster
-        .create_topics(&[(topic.as_str(), PARTITIONS, 1)])
-        .await
-        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    topic
-}
 
 async fn produce_ours(topic: &str, codec: &str, messages: &[Msg]) -> Vec<Stored> {
     let bootstrap = bootstrap();
@@ -422,9 +389,7 @@ async fn check_batch_codecs(
     topic: &str,
     by_position: &HashMap<(i32, i64), (usize, usize)>,
 ) -> Vec<String> {
-    let cluster = Cluster::connect(ClusterConfig::new(bootstrap()))
-        .await
-        .expect("connect");
+    let cluster = admin::connect().await;
     let mut problems = Vec::new();
     for partition in 0..PARTITIONS {
         let end = by_position
@@ -440,33 +405,10 @@ async fn check_batch_codecs(
                 Instant::now() < deadline,
                 "{topic}[{partition}]: fetched up to {offset} of {end}"
             );
-            let (leader, _) = cluster.leader(topic, partition).await.expect("leader");
-            let request = FetchRequest::default()
-                .with_max_wait_ms(100)
-                .with_min_bytes(1)
-                .with_max_bytes(16 << 20)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(topic.to_owned())))
-                    .with_partitions(vec![FetchPartition::default()
-                        .with_partition(partition)
-                        .with_fetch_offset(offset)
-                        .with_partition_max_bytes(16 << 20)])]);
-            let (response, _) = cluster
-                .send(leader, Purpose::Fetch, &request)
+            let fetched = admin::fetch_from_leader(&cluster, topic, partition, offset, 16 << 20)
                 .await
-                .expect("fetch");
-            let data = &response.responses[0].partitions[0];
-            if let Some(code) = KafkaCode::from_code(data.error_code) {
-                panic!("fetch {topic}[{partition}]@{offset}: {code:?}");
-            }
-            let batches = decode_batches(
-                data.records.clone().unwrap_or_default(),
-                &DecodeLimits::default(),
-            )
-            .unwrap_or_else(|e| {
-                panic!("{topic}[{partition}]@{offset}: batches do not decode: {e}")
-            });
-            for batch in batches {
+                .unwrap_or_else(|e| panic!("fetch {topic}[{partition}]@{offset}: {e}"));
+            for batch in fetched.batches {
                 let codecs: Vec<usize> = batch
                     .records
                     .iter()
@@ -622,7 +564,7 @@ fn judge(
 
 async fn matrix_row(producer: Client) {
     let started = Instant::now();
-    let topic = create_topic(producer).await;
+    let topic = admin::single_broker_topic(&format!("interop-{producer}"), PARTITIONS).await;
     let sent: Vec<Vec<Msg>> = (0..CODECS.len()).map(|c| messages(producer, c)).collect();
     let stored = produce_all(producer, &topic, &sent).await;
     let produced_in = started.elapsed();

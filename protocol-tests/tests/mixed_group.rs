@@ -49,16 +49,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flame_kafka::lower::cluster::{BrokerId, Cluster, ClusterConfig, Purpose};
-use flame_kafka::lower::codec::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
-use flame_kafka::lower::codec::messages::{
-    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, OffsetFetchRequest, TopicName,
-};
+use flame_kafka::lower::cluster::{BrokerId, Cluster, Purpose};
+use flame_kafka::lower::codec::messages::{DescribeGroupsRequest, GroupId};
 use flame_kafka::lower::codec::protocol::StrBytes;
 use flame_kafka::lower::group::protocol::Assignment;
 use flame_kafka::Message;
+use flame_kafka_protocol_tests::admin::{self, AskError};
 use flame_kafka_protocol_tests::peer::{unb64, Peer, PeerMessage};
 use flame_kafka_protocol_tests::{bootstrap, unique_name};
 
@@ -287,52 +283,19 @@ async fn start_ours(topic: &str, group: &str, strategy: Option<&str>) -> Ours {
 
 // ------------------------------------------------------------------ the coordinator's view
 
-async fn connect() -> Cluster {
-    Cluster::connect(ClusterConfig::new(bootstrap()))
-        .await
-        .expect("connect to FLAME_KAFKA_BOOTSTRAP")
-}
-
-async fn create_topic(cluster: &Cluster, label: &str) -> String {
-    let topic = unique_name(label);
-    cluster
-        .create_topics(&[(topic.as_str(), PARTITIONS, 1)])
-        .await
-        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    topic
-}
-
 /// The group's coordinator (FindCoordinator, retried while the coordinator loads).
 async fn coordinator(cluster: &Cluster, group: &str) -> BrokerId {
-    let key = || StrBytes::from_string(group.to_owned());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let any = cluster.any_broker().await.expect("a broker");
-        let (found, version) = cluster
-            .send_with(any, Purpose::Group, |version| {
-                if version >= 4 {
-                    FindCoordinatorRequest::default()
-                        .with_key_type(0)
-                        .with_coordinator_keys(vec![key()])
-                } else {
-                    FindCoordinatorRequest::default().with_key(key())
-                }
-            })
-            .await
-            .expect("FindCoordinator");
-        let (code, node) = if version >= 4 {
-            let c = found.coordinators.first().expect("one coordinator");
-            (c.error_code, c.node_id.0)
-        } else {
-            (found.error_code, found.node_id.0)
-        };
-        if code == 0 {
-            return BrokerId(node);
+        match admin::find_coordinator(cluster, group).await {
+            Ok(broker) => return broker,
+            Err(AskError::Code(_, code)) => assert!(
+                Instant::now() < deadline,
+                "FindCoordinator({group}) keeps failing with error code {}",
+                code.code()
+            ),
+            Err(e) => panic!("the coordinator of {group}: {e}"),
         }
-        assert!(
-            Instant::now() < deadline,
-            "FindCoordinator({group}) keeps failing with error code {code}"
-        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -494,58 +457,11 @@ async fn wait_settled(
 /// The offsets `group` has committed for the topic's partitions (absent: none).
 async fn committed(cluster: &Cluster, group: &str, topic: &str) -> BTreeMap<i32, i64> {
     let broker = coordinator(cluster, group).await;
-    let group_id = || GroupId(StrBytes::from_string(group.to_owned()));
-    let name = || TopicName(StrBytes::from_string(topic.to_owned()));
-    let indexes: Vec<i32> = (0..PARTITIONS).collect();
-    let (response, version) = cluster
-        .send_with(broker, Purpose::Group, |version| {
-            if version >= 8 {
-                OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-                    .with_group_id(group_id())
-                    .with_topics(Some(vec![OffsetFetchRequestTopics::default()
-                        .with_name(name())
-                        .with_partition_indexes(indexes.clone())]))])
-            } else {
-                OffsetFetchRequest::default()
-                    .with_group_id(group_id())
-                    .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                        .with_name(name())
-                        .with_partition_indexes(indexes.clone())]))
-            }
-        })
+    let mut offsets = admin::committed_offsets(cluster, broker, group, topic, PARTITIONS)
         .await
-        .expect("OffsetFetch");
-    let mut out = BTreeMap::new();
-    let mut add = |partition: i32, offset: i64, error: i16| {
-        assert_eq!(
-            error, 0,
-            "OffsetFetch {topic}[{partition}]: error code {error}"
-        );
-        if offset >= 0 {
-            out.insert(partition, offset);
-        }
-    };
-    if version >= 8 {
-        let g = response.groups.first().expect("one group");
-        assert_eq!(g.error_code, 0, "OffsetFetch: error code {}", g.error_code);
-        for t in &g.topics {
-            for p in &t.partitions {
-                add(p.partition_index, p.committed_offset, p.error_code);
-            }
-        }
-    } else {
-        assert_eq!(
-            response.error_code, 0,
-            "OffsetFetch: error code {}",
-            response.error_code
-        );
-        for t in &response.topics {
-            for p in &t.partitions {
-                add(p.partition_index, p.committed_offset, p.error_code);
-            }
-        }
-    }
-    out
+        .unwrap_or_else(|e| panic!("committed offsets of {group} for {topic}: {e}"));
+    offsets.retain(|_, offset| *offset >= 0);
+    offsets
 }
 
 // ------------------------------------------------------------------ the test
@@ -580,8 +496,8 @@ async fn produce_all(topic: &str) {
 async fn mixed_group(label: &str, strategy: Option<&str>, expected_protocol: &str) {
     let members = [Member::Ours, Member::Java, Member::Rdkafka];
     let started = Instant::now();
-    let cluster = connect().await;
-    let topic = create_topic(&cluster, label).await;
+    let cluster = admin::connect().await;
+    let topic = admin::create_topic(&cluster, label, PARTITIONS, 1).await;
     let group = unique_name(&format!("{label}-group"));
 
     // The JVM first: it takes a few seconds to start, and the others' idle windows

@@ -25,14 +25,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
-use flame_kafka::lower::cluster::{Cluster, ClusterConfig};
 use flame_kafka::Headers;
 use flame_kafka_producer::partitioner::{
     crc32_partition, fnv1a_partition, java_partition, murmur2_partition, Placement,
 };
 use flame_kafka_producer::Partitioner;
 use flame_kafka_protocol_tests::peer::{b64, Peer, PeerMessage};
-use flame_kafka_protocol_tests::{bootstrap, unique_name};
+use flame_kafka_protocol_tests::rng::SplitMix;
+use flame_kafka_protocol_tests::{admin, bootstrap};
 
 /// How many keys every partitioner places.
 const KEYS: usize = 10_000;
@@ -41,22 +41,10 @@ const JAVA_COUNTS: [i32; 5] = [1, 3, 7, 16, 100];
 /// Partitions of the topics the producers write to.
 const TOPIC_PARTITIONS: i32 = 7;
 
-/// splitmix64: a fixed-seed generator, so every run places the same keys.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// The test keys: the empty key (three times, at the start, middle and end), a few
 /// text keys, and random bytes of lengths 1..=64.
 fn keys() -> Vec<Bytes> {
+    // A fixed seed, so every run places the same keys.
     let mut rng = SplitMix(0x5eed_f1a3_e0ca_fca0);
     let mut keys = vec![Bytes::new()];
     for text in ["a", "key", "user-42", "ÿ€\u{1F980}"] {
@@ -66,26 +54,14 @@ fn keys() -> Vec<Bytes> {
         if keys.len() == KEYS / 2 {
             keys.push(Bytes::new());
         }
-        let len = 1 + (rng.next() % 64) as usize;
-        let key: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let len = 1 + (rng.next_u64() % 64) as usize;
+        let key: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         keys.push(Bytes::from(key));
     }
     keys.push(Bytes::new());
     assert_eq!(keys.len(), KEYS);
     assert!(keys.iter().any(|k| k.len() == 1) && keys.iter().any(|k| k.len() == 64));
     keys
-}
-
-async fn create_topic(partitions: i32) -> String {
-    let topic = unique_name("partitioner");
-    let cluster = Cluster::connect(ClusterConfig::new(bootstrap()))
-        .await
-        .expect("connect to FLAME_KAFKA_BOOTSTRAP");
-    cluster
-        .create_topics(&[(topic.as_str(), partitions, 1)])
-        .await
-        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    topic
 }
 
 /// Produces `keys` (empty values) through the flame API with `partitioner` and
@@ -219,7 +195,7 @@ async fn java_default_partitioner() {
             (n, handle)
         })
         .collect();
-    let topic = create_topic(TOPIC_PARTITIONS).await;
+    let topic = admin::single_broker_topic("partitioner", TOPIC_PARTITIONS).await;
     let flame = flame_partitions(&topic, "java", &keys).await;
 
     let mut java_at = BTreeMap::new();
@@ -296,7 +272,7 @@ async fn java_default_partitioner() {
 async fn librdkafka_partitioners() {
     let started = Instant::now();
     let keys = keys();
-    let topic = create_topic(TOPIC_PARTITIONS).await;
+    let topic = admin::single_broker_topic("partitioner", TOPIC_PARTITIONS).await;
     let n = TOPIC_PARTITIONS;
     // (name, the pure function, whether the flame producer is checked too)
     type HashFn = fn(&[u8], i32) -> i32;
