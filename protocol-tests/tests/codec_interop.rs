@@ -575,8 +575,17 @@ fn peer_batches_read_by_codec_live() {
         peer_produce_fixture_set(peer, &addr, &topic, codec);
         let (data, high_watermark) = broker.fetch_all(&topic, 0);
         assert_eq!(high_watermark, records.len() as i64, "high watermark");
-        let infos = check_batches(&data, codec, Compressed::All, &records)
+        // librdkafka sends a batch uncompressed when compression would not shrink it,
+        // which (rarely) happens to these small batches: then the codec fields of the
+        // layout are not compared (the fixture test stays strict about them).
+        let allowed = match peer {
+            Peer::Java => Compressed::All,
+            Peer::Rdkafka => Compressed::SomeOrFallback,
+        };
+        let infos = check_batches(&data, codec, allowed, &records)
             .unwrap_or_else(|e| panic!("{peer:?} {} batches, live:\n{e}", codec.name()));
+        let fell_back =
+            infos.iter().any(|i| i.attributes & 0x07 == 0) && codec != Compression::None;
         let fixture = manifest
             .fixtures
             .iter()
@@ -588,14 +597,19 @@ fn peer_batches_read_by_codec_live() {
             infos
                 .iter()
                 .map(|i| {
+                    let (compression, attributes) = if fell_back {
+                        ("(not compared)".to_owned(), i.attributes & !0x07)
+                    } else {
+                        (i.compression.clone(), i.attributes)
+                    };
                     format!(
                         "base offset {} +{} ({} records), {} (attributes {:#x}), timestamps {}..{}, \
                          idempotent {}, epoch {}, sequence {}",
                         i.base_offset,
                         i.last_offset_delta,
                         i.record_count,
-                        i.compression,
-                        i.attributes,
+                        compression,
+                        attributes,
                         i.base_timestamp,
                         i.max_timestamp,
                         i.producer_id >= 0,
