@@ -13,8 +13,6 @@ use tokio::sync::{watch, Mutex, Semaphore};
 use crate::config::{Config, Role};
 use crate::{settings, Error, Headers, Message};
 
-/// Most records taken from the consumer at once by `run`.
-const RUN_BATCH: usize = 500;
 /// Wait after a retriable consumer error before polling again.
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -36,7 +34,11 @@ where
     if topics.is_empty() {
         return Err(Error::NoTopics);
     }
-    let consumer_config = settings::consumer(&config)?;
+    let mut consumer_config = settings::consumer(&config)?;
+    // `run` marks each message done when its callback returns, and polls again
+    // while callbacks still run: a poll must not count as finishing anything.
+    consumer_config.done_on_next_poll = false;
+    consumer_config.enable_auto_offset_store = false;
     let cluster = Cluster::connect(settings::cluster(&config)?).await?;
     let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
     let inner = flame_kafka_group::Consumer::new(consumer_config, cluster, topics)?;
@@ -84,6 +86,16 @@ impl Consumer {
     /// When `close` is called, no new callback starts; `run` waits for the running
     /// ones, commits, leaves the group and returns `Ok(())`.
     ///
+    /// `run` takes a message from the consumer only when a callback slot is free,
+    /// and starts its callback at once. When a rebalance moves partitions to
+    /// another member, messages of theirs not taken yet are dropped (the new owner
+    /// consumes them), and the partitions are handed over only once the callbacks
+    /// running on their messages have returned (and their offsets are committed),
+    /// so two members never process the same message at the same time — unless a
+    /// callback runs longer than `max.poll.interval.ms` (less two heartbeat
+    /// intervals): then the hand-over goes ahead with a warning, and the late
+    /// callback's completion is not committed for the partition it lost.
+    ///
     /// # Errors
     /// [`Error::Consume`] for a fatal consumer error (retriable ones are retried).
     pub async fn run<F, Fut, E>(&self, callback: F) -> Result<(), Error>
@@ -97,21 +109,42 @@ impl Consumer {
         let permits = Arc::new(Semaphore::new(self.shared.concurrency));
         let mut stop = self.shared.stop.subscribe();
         let result = loop {
+            // A free callback slot first, unless close() comes first: every message
+            // taken starts at once, so a revocation only waits for callbacks that
+            // run (messages not taken are withdrawn from a revoked partition).
+            let permit = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
+                permit = permits.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { break Ok(()) };
+            // Callbacks only give slots back, so this many are free until we
+            // take them.
+            let free = 1 + permits.available_permits();
             let batch = tokio::select! {
                 biased;
                 _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
-                batch = self.shared.inner.poll_batch(RUN_BATCH) => batch,
+                batch = self.shared.inner.poll_batch(free) => batch,
             };
             match batch {
                 Ok(records) => {
+                    let mut first = Some(permit);
                     for record in records {
-                        // Wait for a free callback slot, unless close() comes first.
-                        let permit = tokio::select! {
-                            biased;
-                            _ = stop.wait_for(|stopped| *stopped) => break,
-                            permit = permits.clone().acquire_owned() => permit,
+                        let permit = match first.take() {
+                            Some(permit) => permit,
+                            None => match permits.clone().try_acquire_owned() {
+                                Ok(permit) => permit,
+                                Err(_) => match permits.clone().acquire_owned().await {
+                                    Ok(permit) => permit,
+                                    Err(_) => break,
+                                },
+                            },
                         };
-                        let Ok(permit) = permit else { break };
+                        if *stop.borrow() {
+                            // close() came: start nothing more (what is not
+                            // finished is not committed).
+                            break;
+                        }
                         let shared = self.shared.clone();
                         let callback = callback.clone();
                         tokio::spawn(async move {

@@ -63,6 +63,22 @@ pub struct ConsumerConfig {
     /// finished only once `mark_done` is called, so auto-commit never passes a
     /// message the application has not processed (at-least-once).
     pub enable_auto_offset_store: bool,
+    /// For a Java-style poll loop (poll, process, poll again): each call of
+    /// [`poll`](crate::Consumer::poll) or [`poll_batch`](crate::Consumer::poll_batch)
+    /// finishes every record the previous call handed out, as
+    /// [`mark_done`](crate::Consumer::mark_done) would. Default **false**: records
+    /// count as finished only once marked done, so an application that keeps
+    /// polling while earlier records are still being processed (e.g. on other
+    /// tasks) stays correct. Meant for one poll loop: with several tasks polling
+    /// one consumer, one task's poll would finish another's records.
+    ///
+    /// "Finished" decides what is committed, and when a revocation may hand a
+    /// partition over to another member: not before every record handed out from
+    /// it is finished (bounded by `max.poll.interval.ms`). With
+    /// `enable_auto_offset_store`, records count as finished for commits when
+    /// handed out, and a revocation waits for the next poll call (as in
+    /// librdkafka, whose rebalance callback runs in poll), whatever this says.
+    pub done_on_next_poll: bool,
     /// `auto.offset.reset`: where to start without a committed offset, or when the
     /// committed offset is out of range. Default `latest`.
     pub auto_offset_reset: OffsetReset,
@@ -111,6 +127,7 @@ impl ConsumerConfig {
             enable_auto_commit: true,
             auto_commit_interval: Duration::from_millis(5_000),
             enable_auto_offset_store: false,
+            done_on_next_poll: false,
             auto_offset_reset: OffsetReset::Latest,
             fetch_min_bytes: 1,
             fetch_wait_max: Duration::from_millis(500),
@@ -174,6 +191,12 @@ impl ConsumerConfig {
             op_timeout: self.default_api_timeout,
             rack: self.client_rack.as_deref().map(Arc::from),
         }
+    }
+
+    /// Whether a poll call finishes the records the previous one handed out (for
+    /// the revocation hand-over at least; see `done_on_next_poll`).
+    pub(crate) fn release_on_poll(&self) -> bool {
+        self.done_on_next_poll || self.enable_auto_offset_store
     }
 
     pub(crate) fn fetch_settings(&self) -> FetchSettings {

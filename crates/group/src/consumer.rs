@@ -1,9 +1,8 @@
 //! The public consumer handle. All state lives in a driver task; the handle sends
 //! it commands.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flame_kafka_cluster::Cluster;
 use tokio::sync::{mpsc, oneshot};
@@ -11,26 +10,39 @@ use uuid::Uuid;
 
 use crate::config::{ConsumerConfig, GroupProtocol};
 use crate::driver::Driver;
+use crate::handover::Ready;
 use crate::machine::GroupMachine;
 use crate::membership::Membership;
 use crate::next_gen::ConsumerGroupMachine;
 use crate::{CommitOffset, ConsumeError, ConsumedRecord, TopicPartition};
+
+/// How often a poll call served from the ready queue tells the driver that the
+/// application polls (for `max.poll.interval.ms`), at most.
+const POLL_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A reply channel to the handle.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, ConsumeError>>;
 
 /// What the handle asks of the driver.
 pub(crate) enum Command {
+    /// Put up to `max` records in the [`Ready`] queue (answers once there are
+    /// some, or with an error).
     Poll {
         max: usize,
-        reply: Reply<Vec<ConsumedRecord>>,
+        reply: Reply<()>,
     },
-    /// Records a cancelled poll never handed to the application.
-    Unpoll(Vec<ConsumedRecord>),
     MarkDone {
         tp: TopicPartition,
         offset: i64,
     },
+    /// The application polled again: the records the previous poll call handed
+    /// out are finished (`done_on_next_poll`, `enable_auto_offset_store`).
+    Release(Vec<(TopicPartition, i64)>),
+    /// A poll call handed these out (`enable_auto_offset_store`: finished for
+    /// commits from now on).
+    Stored(Vec<(TopicPartition, i64)>),
+    /// The application polls (served from the ready queue, without `Poll`).
+    Polled,
     Commit {
         offsets: Vec<(TopicPartition, CommitOffset)>,
         reply: Reply<()>,
@@ -50,17 +62,37 @@ pub(crate) enum Command {
 /// commits the offsets the application has finished.
 ///
 /// Records are at-least-once: a record counts as finished once passed to
-/// [`mark_done`](Consumer::mark_done) (or at once with `enable.auto.offset.store`),
-/// and auto-commit (and the commit made when partitions are revoked or the
-/// consumer closes) never passes a record that is not finished.
+/// [`mark_done`](Consumer::mark_done) (or at once with `enable.auto.offset.store`;
+/// or at the next poll call with `done_on_next_poll`), and auto-commit (and the
+/// commit made when partitions are revoked or the consumer closes) never passes a
+/// record that is not finished.
+///
+/// When a rebalance revokes partitions, records of theirs not handed out yet are
+/// dropped (their next owner consumes them), and the partitions are handed over
+/// (commit, then the group may give them to another member) only once every
+/// record handed out from them is marked done — or, with `done_on_next_poll` or
+/// `enable.auto.offset.store`, once the application polls again, as the Java
+/// client and librdkafka do. Meanwhile the member keeps heartbeating and the other
+/// partitions keep being consumed. The wait is bounded by `max.poll.interval.ms`
+/// (less two heartbeat intervals): an application that takes longer is warned
+/// about in the log, and the partitions are handed over anyway. A lost
+/// assignment, and [`close`](Consumer::close), do not wait.
 ///
 /// Dropping the consumer without [`close`](Consumer::close) closes it in the
 /// background (commit, then leave the group) if the runtime keeps running.
 #[derive(Debug)]
 pub struct Consumer {
     commands: mpsc::UnboundedSender<Command>,
-    /// Records fetched by `poll` beyond the one it returned.
-    local: Mutex<VecDeque<ConsumedRecord>>,
+    /// Records the driver took from the fetcher for us (shared with it, so that a
+    /// revocation withdraws those of its partitions).
+    ready: Ready,
+    /// With `done_on_next_poll` (or `enable_auto_offset_store`): what the last
+    /// poll call handed out, finished by the next one.
+    handed: Option<Mutex<Vec<(TopicPartition, i64)>>>,
+    /// `enable_auto_offset_store`.
+    store_on_poll: bool,
+    /// When the driver was last told that the application polls.
+    poll_noticed: Mutex<tokio::time::Instant>,
     max_poll_records: usize,
 }
 
@@ -103,63 +135,89 @@ impl Consumer {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let max_poll_records = config.max_poll_records;
-        let driver = Driver::new(config, cluster, group, topics, rx);
+        let handed = config.release_on_poll().then(|| Mutex::new(Vec::new()));
+        let store_on_poll = config.enable_auto_offset_store;
+        let ready = Ready::default();
+        let driver = Driver::new(config, cluster, group, topics, ready.clone(), rx);
         runtime.spawn(driver.run());
         Ok(Consumer {
             commands: tx,
-            local: Mutex::new(VecDeque::new()),
+            ready,
+            handed,
+            store_on_poll,
+            poll_noticed: Mutex::new(tokio::time::Instant::now()),
             max_poll_records,
         })
     }
 
     /// The next record. Fetches up to `max.poll.records` at once and hands them out
-    /// one by one (those still held here when their partition is revoked are handed
-    /// out anyway; at-least-once allows the duplicate).
+    /// one by one (those still waiting here when their partition is revoked are
+    /// dropped: the partition's next owner consumes them).
+    ///
+    /// Cancel-safe: records fetched for a cancelled call are handed out later.
     ///
     /// # Errors
     /// A partition error ([`ConsumeError::Fetch`]), [`ConsumeError::PollIntervalExceeded`]
     /// (retriable: the consumer is rejoining), or a fatal error after which every
     /// call fails ([`ConsumeError::is_fatal`]).
     pub async fn poll(&self) -> Result<ConsumedRecord, ConsumeError> {
-        if let Some(record) = self.lock_local().pop_front() {
-            return Ok(record);
-        }
-        let mut batch: VecDeque<ConsumedRecord> =
-            self.poll_batch(self.max_poll_records).await?.into();
-        let first = batch.pop_front().ok_or(ConsumeError::Closed)?;
-        self.lock_local().extend(batch);
-        Ok(first)
+        let mut records = self.next(1, self.max_poll_records).await?;
+        records.pop().ok_or(ConsumeError::Closed)
     }
 
     /// Up to `max` records (at least one), waiting until some are available.
+    /// Fetches up to `max.poll.records` (or `max`, if more) at once: what this call
+    /// does not return waits for the next ones (and is dropped if its partition is
+    /// revoked meanwhile).
     ///
-    /// Cancel-safe: records fetched for a cancelled call are handed out again.
+    /// Cancel-safe: records fetched for a cancelled call are handed out later.
     ///
     /// # Errors
     /// As [`poll`](Consumer::poll).
     pub async fn poll_batch(&self, max: usize) -> Result<Vec<ConsumedRecord>, ConsumeError> {
-        let local: Vec<ConsumedRecord> = {
-            let mut local = self.lock_local();
-            let n = local.len().min(max);
-            local.drain(..n).collect()
-        };
-        if !local.is_empty() {
-            return Ok(local);
+        let max = max.max(1);
+        self.next(max, max.max(self.max_poll_records)).await
+    }
+
+    /// Up to `max` records from the ready queue, asking the driver to fill it with
+    /// up to `fetch` records whenever it is empty.
+    async fn next(&self, max: usize, fetch: usize) -> Result<Vec<ConsumedRecord>, ConsumeError> {
+        if let Some(handed) = &self.handed {
+            // A poll call: what the previous one handed out is finished.
+            let previous = std::mem::take(&mut *lock(handed));
+            if !previous.is_empty() {
+                self.send(Command::Release(previous))?;
+            }
         }
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Poll { max, reply })?;
-        let mut guard = PollGuard {
-            rx: Some(rx),
-            commands: &self.commands,
-        };
-        let rx = guard.rx.as_mut().ok_or(ConsumeError::Closed)?;
-        let result = rx.await.map_err(|_| ConsumeError::Closed)?;
-        guard.rx = None;
-        result
+        self.notice_poll();
+        loop {
+            let records = self.ready.take(max);
+            if !records.is_empty() {
+                if self.handed.is_some() || self.store_on_poll {
+                    let ids: Vec<(TopicPartition, i64)> = records
+                        .iter()
+                        .map(|r| (TopicPartition::new(r.topic.clone(), r.partition), r.offset))
+                        .collect();
+                    if self.store_on_poll {
+                        let _ = self.commands.send(Command::Stored(ids.clone()));
+                    }
+                    if let Some(handed) = &self.handed {
+                        lock(handed).extend(ids);
+                    }
+                }
+                return Ok(records);
+            }
+            // Records the driver puts in the queue stay there if this call is
+            // cancelled, or are withdrawn by a revocation before we take them.
+            let (reply, rx) = oneshot::channel();
+            self.send(Command::Poll { max: fetch, reply })?;
+            rx.await.map_err(|_| ConsumeError::Closed)??;
+        }
     }
 
     /// The application finished processing the record at `offset`: it may be
-    /// committed (by auto-commit, or [`commit_finished`](Consumer::commit_finished)).
+    /// committed (by auto-commit, or [`commit_finished`](Consumer::commit_finished)),
+    /// and its partition may be handed over to another member in a rebalance.
     pub fn mark_done(&self, topic: &str, partition: i32, offset: i64) {
         let tp = TopicPartition::new(topic, partition);
         let _ = self.commands.send(Command::MarkDone { tp, offset });
@@ -248,34 +306,28 @@ impl Consumer {
         rx.await.unwrap_or(Ok(()))
     }
 
+    /// Tells the driver the application polls, now and then: calls served from the
+    /// ready queue do not reach it otherwise.
+    fn notice_poll(&self) {
+        let now = tokio::time::Instant::now();
+        let mut noticed = lock(&self.poll_noticed);
+        if now.duration_since(*noticed) >= POLL_NOTICE_INTERVAL {
+            *noticed = now;
+            let _ = self.commands.send(Command::Polled);
+        }
+    }
+
     fn send(&self, command: Command) -> Result<(), ConsumeError> {
         self.commands
             .send(command)
             .map_err(|_| ConsumeError::Closed)
     }
-
-    fn lock_local(&self) -> std::sync::MutexGuard<'_, VecDeque<ConsumedRecord>> {
-        // The lock is never held across an await or a panic point, so a poisoned
-        // mutex still holds a consistent queue.
-        self.local.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
-/// Returns a cancelled poll's records to the driver.
-struct PollGuard<'a> {
-    rx: Option<oneshot::Receiver<Result<Vec<ConsumedRecord>, ConsumeError>>>,
-    commands: &'a mpsc::UnboundedSender<Command>,
-}
-
-impl Drop for PollGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(mut rx) = self.rx.take() {
-            rx.close();
-            if let Ok(Ok(records)) = rx.try_recv() {
-                let _ = self.commands.send(Command::Unpoll(records));
-            }
-        }
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Never held across an await or a panic point: a poisoned mutex still holds
+    // consistent data.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A random (v4) UUID for a KIP-848 member id, from the standard library's

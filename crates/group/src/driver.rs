@@ -14,12 +14,13 @@ use uuid::Uuid;
 use crate::config::ConsumerConfig;
 use crate::consumer::{Command, Reply};
 use crate::fetcher::{FetchError, FetchOutgoing, FetchedPartition, Fetcher};
+use crate::handover::{self, Handover, Ready, Verdict};
 use crate::machine::GroupEvent;
 use crate::membership::Membership;
 use crate::requests::GroupResponse;
 use crate::{
-    io, CommitOffset, ConsumeError, ConsumedRecord, GroupError, NodeId, OffsetTracker, OpId,
-    RequestId, TopicPartition,
+    io, CommitOffset, ConsumeError, GroupError, NodeId, OffsetTracker, OpId, RequestId,
+    TopicPartition,
 };
 
 /// Shortest time between two metadata refreshes asked for by the fetcher.
@@ -55,10 +56,15 @@ pub(crate) struct Driver {
     group: Membership,
     fetcher: Fetcher,
     offsets: OffsetTracker,
+    /// Records taken from the fetcher for the handle, not yet polled.
+    ready: Ready,
+    /// A revocation waiting for the application to finish the revoked
+    /// partitions' records.
+    handover: Option<Handover>,
     tasks: JoinSet<Done>,
     commands: mpsc::UnboundedReceiver<Command>,
     commands_open: bool,
-    waiters: VecDeque<(usize, Reply<Vec<ConsumedRecord>>)>,
+    waiters: VecDeque<(usize, Reply<()>)>,
     errors: VecDeque<ConsumeError>,
     fatal: Option<ConsumeError>,
     lookups: HashMap<OpId, Vec<TopicPartition>>,
@@ -83,6 +89,7 @@ impl Driver {
         cluster: Cluster,
         group: Membership,
         topics: Vec<String>,
+        ready: Ready,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Self {
         let now = now();
@@ -96,6 +103,8 @@ impl Driver {
             cluster,
             group,
             offsets: OffsetTracker::new(),
+            ready,
+            handover: None,
             tasks: JoinSet::new(),
             commands,
             commands_open: true,
@@ -159,6 +168,7 @@ impl Driver {
         if self.fetcher.needs_metadata() && !self.metadata_in_flight {
             times.push(Some(self.next_metadata));
         }
+        times.push(self.handover.as_ref().map(Handover::deadline));
         times
             .into_iter()
             .flatten()
@@ -179,6 +189,7 @@ impl Driver {
                     progress = true;
                     self.event(event, now);
                 }
+                self.hand_over(now);
                 self.auto_commit(now);
                 while let Some(out) = self.group.poll_request(now) {
                     progress = true;
@@ -295,6 +306,8 @@ impl Driver {
         }
     }
 
+    /// Answers waiting polls once the ready queue has records (filling it from the
+    /// fetcher when empty), or with an error.
     fn serve_waiters(&mut self) {
         while let Some((max, reply)) = self.waiters.pop_front() {
             if reply.is_closed() {
@@ -307,33 +320,24 @@ impl Driver {
             } else if self.closing || self.closed {
                 Err(ConsumeError::Closed)
             } else {
-                let records = self.fetcher.poll_records(max);
-                if records.is_empty() {
-                    self.waiters.push_front((max, reply));
-                    return;
-                }
-                let delivered: Vec<(TopicPartition, i64, i32)> = records
-                    .iter()
-                    .map(|r| {
-                        (
-                            TopicPartition::new(r.topic.clone(), r.partition),
-                            r.offset,
-                            r.leader_epoch,
-                        )
-                    })
-                    .collect();
-                match reply.send(Ok(records)) {
-                    Ok(()) => {
-                        let finished = self.config.enable_auto_offset_store;
-                        for (tp, offset, epoch) in delivered {
-                            self.offsets.delivered(&tp, offset, epoch, finished);
-                        }
+                if self.ready.is_empty() {
+                    let records = self.fetcher.poll_records(max);
+                    if records.is_empty() {
+                        self.waiters.push_front((max, reply));
+                        return;
                     }
-                    Err(Ok(records)) => self.fetcher.unpoll(records),
-                    Err(Err(_)) => {}
+                    // In flight from here on: held until marked done (stored when a
+                    // poll returns them, with `enable_auto_offset_store`), and
+                    // withdrawn (undelivered) if a revocation comes first.
+                    for r in &records {
+                        let tp = TopicPartition::new(r.topic.clone(), r.partition);
+                        self.offsets.delivered(&tp, r.offset, r.leader_epoch, false);
+                    }
+                    self.ready.extend(records);
                 }
-                continue;
+                Ok(())
             };
+            // A cancelled poll leaves its records in the ready queue for the next.
             let _ = reply.send(answer);
         }
     }
@@ -344,16 +348,20 @@ impl Driver {
                 self.group.application_polled(now);
                 self.waiters.push_back((max.max(1), reply));
             }
-            Command::Unpoll(records) => {
-                for r in records.iter().rev() {
-                    let tp = TopicPartition::new(r.topic.clone(), r.partition);
-                    self.offsets.undeliver(&tp, r.offset, r.leader_epoch);
-                }
-                self.fetcher.unpoll(records);
-            }
             Command::MarkDone { tp, offset } => {
                 self.offsets.mark_done(&tp, offset);
             }
+            Command::Release(records) => {
+                for (tp, offset) in records {
+                    self.offsets.mark_done(&tp, offset);
+                }
+            }
+            Command::Stored(records) => {
+                for (tp, offset) in records {
+                    self.offsets.store(&tp, offset);
+                }
+            }
+            Command::Polled => self.group.application_polled(now),
             Command::Commit { offsets, reply } => self.commit(offsets, reply, now),
             Command::CommitFinished { reply } => {
                 let offsets = self.offsets.to_commit();
@@ -399,6 +407,8 @@ impl Driver {
     fn start_close(&mut self, now: Instant) {
         if !self.closing && !self.closed && self.fatal.is_none() {
             self.closing = true;
+            // A hand-over in progress completes at once (see `hand_over`), then
+            // the machine leaves.
             self.group.close(now);
         }
     }
@@ -416,19 +426,36 @@ impl Driver {
             }
             GroupEvent::Revoke { partitions, lost } => {
                 tracing::info!(?partitions, lost, "revoking");
-                let mut to_commit = Vec::new();
+                // Records not handed out yet never will be: their next owner
+                // consumes them.
                 for tp in &partitions {
                     self.fetcher.revoke(tp);
-                    if let Some(offset) = self.offsets.revoke(tp) {
-                        to_commit.push((tp.clone(), offset));
-                    }
                 }
-                if lost || !self.config.enable_auto_commit || to_commit.is_empty() {
-                    self.group.revoke_done(now);
+                for r in self.ready.withdraw(&partitions).iter().rev() {
+                    let tp = TopicPartition::new(r.topic.clone(), r.partition);
+                    self.offsets.undeliver(&tp, r.offset, r.leader_epoch);
+                }
+                if lost {
+                    // The membership is gone, and with it whatever was being
+                    // handed over: nothing to wait for, nothing to commit.
+                    if let Some(pending) = self.handover.take() {
+                        self.finish_revoke(pending.partitions(), true, now);
+                    }
+                    self.finish_revoke(&partitions, true, now);
                 } else {
-                    let op = self.group.commit(to_commit.clone(), now);
-                    self.commits.insert(op, (to_commit, None));
-                    self.revoke_commit = Some(op);
+                    match &mut self.handover {
+                        // (The machines revoke again only when closing, which
+                        // does not wait anyway.)
+                        Some(pending) => pending.add(partitions),
+                        None => {
+                            let limit = handover::limit(
+                                self.config.max_poll_interval,
+                                self.config.heartbeat_interval,
+                            );
+                            self.handover = Some(Handover::new(partitions, now, limit));
+                        }
+                    }
+                    self.hand_over(now);
                 }
             }
             GroupEvent::NeedPartitionCounts(topics) => {
@@ -496,6 +523,57 @@ impl Driver {
                     let _ = reply.send(Ok(()));
                 }
             }
+        }
+    }
+
+    /// Completes the pending revocation once the application has finished the
+    /// records it was handed from those partitions, when the wait is over (see
+    /// [`handover`]), or at once when closing.
+    fn hand_over(&mut self, now: Instant) {
+        let Some(pending) = &self.handover else {
+            return;
+        };
+        match pending.check(&self.offsets, now) {
+            Verdict::Finished if pending.waited(now).is_zero() => {}
+            Verdict::Finished => tracing::info!(
+                partitions = ?pending.partitions(),
+                waited = ?pending.waited(now),
+                "the application finished the revoked partitions' records: handing them over"
+            ),
+            Verdict::Wait if !self.closing => return,
+            Verdict::Wait => tracing::debug!(
+                partitions = ?pending.partitions(),
+                "closing: revoking without waiting for the records being processed"
+            ),
+            Verdict::TimedOut { held } => tracing::warn!(
+                partitions = ?pending.partitions(),
+                held,
+                waited = ?pending.waited(now),
+                "records of revoked partitions are still being processed after \
+                 max.poll.interval.ms (less two heartbeat intervals): handing the \
+                 partitions over anyway, so another member may process them too"
+            ),
+        }
+        if let Some(pending) = self.handover.take() {
+            self.finish_revoke(pending.partitions(), false, now);
+        }
+    }
+
+    /// Stops tracking revoked partitions; unless `lost`, commits what was finished
+    /// (with auto-commit), then lets the machine go on (`revoke_done`).
+    fn finish_revoke(&mut self, partitions: &[TopicPartition], lost: bool, now: Instant) {
+        let mut to_commit = Vec::new();
+        for tp in partitions {
+            if let Some(offset) = self.offsets.revoke(tp) {
+                to_commit.push((tp.clone(), offset));
+            }
+        }
+        if lost || !self.config.enable_auto_commit || to_commit.is_empty() {
+            self.group.revoke_done(now);
+        } else {
+            let op = self.group.commit(to_commit.clone(), now);
+            self.commits.insert(op, (to_commit, None));
+            self.revoke_commit = Some(op);
         }
     }
 

@@ -13,7 +13,10 @@
 //!   opt-in; Kafka 4.0+), with broker-side assignment. A broker without it is a
 //!   clear fatal error ([`GroupError::ConsumerProtocolUnsupported`]), not a silent
 //!   fall back to classic.
-//! - [`OffsetTracker`]: which offsets are finished and may be committed.
+//! - [`OffsetTracker`]: which offsets are finished and may be committed, and which
+//!   records the application still holds: a revoked partition is handed over to
+//!   its next owner only once none are (bounded by `max.poll.interval.ms`), so two
+//!   members never process the same records at the same time.
 //! - [`Fetcher`]: positions, `auto.offset.reset`, Fetch/ListOffsets planning,
 //!   transaction filtering, the record buffer.
 //!
@@ -48,6 +51,7 @@ mod error;
 mod events;
 mod fetch_types;
 pub mod fetcher;
+mod handover;
 mod io;
 pub mod machine;
 mod membership;

@@ -278,6 +278,15 @@ impl GroupMachine {
                 if let Phase::Revoking { then_leave, .. } = &mut self.phase {
                     *then_leave = true;
                 }
+                // (Cooperative) What we keep is revoked too, so that it is
+                // committed before we leave.
+                if !self.owned.is_empty() {
+                    let partitions = std::mem::take(&mut self.owned).into_iter().collect();
+                    self.events.push_back(GroupEvent::Revoke {
+                        partitions,
+                        lost: false,
+                    });
+                }
             }
             _ if !self.owned.is_empty() => {
                 let partitions = std::mem::take(&mut self.owned).into_iter().collect();
@@ -476,7 +485,14 @@ impl GroupMachine {
                 match result {
                     Ok(()) => self.last_heartbeat_ok = now,
                     Err(_) if generation != self.identity.generation => {} // stale
-                    Err(code) => self.react(code, now),
+                    Err(code) => {
+                        if code == KafkaCode::RebalanceInProgress {
+                            // The coordinator knows us and renewed our session; it
+                            // only asks us to rejoin (which waits while revoking).
+                            self.last_heartbeat_ok = now;
+                        }
+                        self.react(code, now)
+                    }
                 }
             }
             return;

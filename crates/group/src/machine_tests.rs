@@ -402,6 +402,112 @@ fn cooperative_rebalance_keeps_partitions_and_revokes_only_what_moves() {
     );
 }
 
+/// The driver may hold a revocation for long (until the application finishes the
+/// records it was handed, up to the rebalance timeout): meanwhile the member
+/// heartbeats, keeps its session (the coordinator answers REBALANCE_IN_PROGRESS,
+/// which renews it), does not rejoin, and does not count as a stalled poller.
+#[test]
+fn a_long_revocation_keeps_heartbeating_and_waits_to_rejoin() {
+    for strategy in [Strategy::Range, Strategy::CooperativeSticky] {
+        let mut sim = stable(vec![strategy]);
+        let hb = sim.heartbeat();
+        sim.respond(
+            &hb,
+            GroupResponse::Heartbeat(Err(KafkaCode::RebalanceInProgress)),
+        );
+        if strategy == Strategy::CooperativeSticky {
+            let (out, _) = sim.expect_join();
+            sim.respond(&out, join_ok("m1", "m0", 2, vec![]));
+            let out = sim.request();
+            sim.respond(&out, GroupResponse::SyncGroup(Ok((None, assignment(&[0])))));
+            let hb = sim.heartbeat();
+            sim.respond(
+                &hb,
+                GroupResponse::Heartbeat(Err(KafkaCode::RebalanceInProgress)),
+            );
+        }
+        let revoked = sim.events();
+        assert!(
+            matches!(
+                &revoked[..],
+                [
+                    GroupEvent::Assigned(_),
+                    GroupEvent::Revoke { lost: false, .. }
+                ] | [GroupEvent::Revoke { lost: false, .. }]
+            ),
+            "{strategy}: {revoked:?}"
+        );
+        assert_eq!(sim.m.state(), GroupState::Revoking);
+        // Far longer than the session timeout (45 s), not the rebalance timeout.
+        let start = sim.now;
+        let mut heartbeats = 0;
+        while sim.now < start + Duration::from_secs(200) {
+            sim.advance();
+            while let Some(out) = sim.m.poll_request(sim.now) {
+                let GroupRequest::Heartbeat { identity, .. } = &out.request else {
+                    panic!("{strategy}: only heartbeats while revoking, got {out:?}");
+                };
+                assert_eq!(&*identity.member_id, "m1");
+                heartbeats += 1;
+                sim.respond(
+                    &out,
+                    GroupResponse::Heartbeat(Err(KafkaCode::RebalanceInProgress)),
+                );
+            }
+            assert_eq!(sim.events(), vec![], "{strategy}");
+            assert_eq!(sim.m.state(), GroupState::Revoking, "{strategy}");
+        }
+        assert!(heartbeats >= 60, "{strategy}: {heartbeats} heartbeats");
+        sim.m.revoke_done(sim.now);
+        let (out, _) = sim.expect_join();
+        let GroupRequest::JoinGroup { identity, .. } = &out.request else {
+            unreachable!()
+        };
+        assert_eq!(&*identity.member_id, "m1", "{strategy}: still a member");
+    }
+}
+
+/// Closing while a (cooperative) revocation is in progress revokes what the
+/// member keeps as well, so that it is committed before the member leaves.
+#[test]
+fn close_during_a_revocation_revokes_the_rest_too() {
+    let mut sim = stable(vec![Strategy::CooperativeSticky]);
+    let hb = sim.heartbeat();
+    sim.respond(
+        &hb,
+        GroupResponse::Heartbeat(Err(KafkaCode::RebalanceInProgress)),
+    );
+    let (out, _) = sim.expect_join();
+    sim.respond(&out, join_ok("m1", "m0", 2, vec![]));
+    let out = sim.request();
+    sim.respond(
+        &out,
+        GroupResponse::SyncGroup(Ok((None, assignment(&[0, 1])))),
+    );
+    assert_eq!(
+        sim.events(),
+        vec![GroupEvent::Revoke {
+            partitions: tps(&[2, 3]),
+            lost: false
+        }]
+    );
+    sim.m.close(sim.now);
+    assert_eq!(
+        sim.events(),
+        vec![GroupEvent::Revoke {
+            partitions: tps(&[0, 1]),
+            lost: false
+        }]
+    );
+    assert!(sim.m.assignment().is_empty());
+    sim.m.revoke_done(sim.now);
+    let out = sim.request();
+    assert!(
+        matches!(out.request, GroupRequest::LeaveGroup { .. }),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn stalled_application_leaves_and_rejoins_on_next_poll() {
     let mut sim = stable(vec![]);

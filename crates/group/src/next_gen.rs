@@ -208,7 +208,19 @@ impl ConsumerGroupMachine {
     pub fn close(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed | Phase::Failed | Phase::Leaving { then_idle: false } => {}
-            Phase::Revoking { .. } => self.phase = Phase::Revoking { then_leave: true },
+            Phase::Revoking { .. } => {
+                self.phase = Phase::Revoking { then_leave: true };
+                // What we keep is revoked too, so that it is committed first.
+                if !self.owned.is_empty() {
+                    let partitions: Vec<TopicPartition> =
+                        std::mem::take(&mut self.owned).into_iter().collect();
+                    self.revoking.extend(partitions.iter().cloned());
+                    self.events.push_back(GroupEvent::Revoke {
+                        partitions,
+                        lost: false,
+                    });
+                }
+            }
             _ if !self.owned.is_empty() => {
                 let partitions: Vec<TopicPartition> =
                     std::mem::take(&mut self.owned).into_iter().collect();

@@ -148,6 +148,36 @@ fn revokes_before_acknowledging() {
     );
 }
 
+/// Closing while a revocation is in progress revokes what the member keeps as
+/// well (committed first), and leaves once the driver is done.
+#[test]
+fn close_during_a_revocation_revokes_the_rest_too() {
+    let mut sim = Sim::new(None);
+    sim.join(&[0, 1, 2]);
+    sim.now += Duration::from_millis(5_000);
+    let (id, _) = sim.heartbeat();
+    sim.answer(id, 2, Some(&[0]));
+    assert_eq!(
+        sim.events(),
+        vec![GroupEvent::Revoke {
+            partitions: tps(&[1, 2]),
+            lost: false
+        }]
+    );
+    sim.m.close(sim.now);
+    assert_eq!(
+        sim.events(),
+        vec![GroupEvent::Revoke {
+            partitions: tps(&[0]),
+            lost: false
+        }]
+    );
+    assert!(sim.m.assignment().is_empty());
+    sim.m.revoke_done(sim.now);
+    let (_, hb) = sim.heartbeat();
+    assert_eq!(hb.member_epoch, LEAVE_EPOCH);
+}
+
 #[test]
 fn fenced_member_loses_partitions_and_rejoins() {
     let mut sim = Sim::new(None);

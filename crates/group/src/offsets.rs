@@ -6,15 +6,25 @@
 //! offset, or — with nothing in flight — the offset after the last record delivered.
 //! So however records are processed (concurrently, out of order), a commit never
 //! passes a record that is not finished: at-least-once.
+//!
+//! The tracker also says which records the application still holds
+//! ([`held`](OffsetTracker::held)): a revocation hands a partition over to another
+//! member only once none are left. Records still held when their partition is
+//! revoked anyway (the hand-over timed out, or the partitions were lost) become
+//! *orphans*: their late `mark_done` is absorbed, so that it cannot finish a later
+//! delivery of the same offset should the partition come back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{CommitOffset, TopicPartition};
 
 #[derive(Debug, Default)]
 struct PartitionOffsets {
-    /// Delivered, not yet finished: offset → leader epoch.
+    /// Delivered, not yet finished: offset → leader epoch. Holds commits back.
     in_flight: BTreeMap<i64, i32>,
+    /// Delivered and counted as finished at once (`enable.auto.offset.store`), but
+    /// possibly still being processed until marked done (or the next poll).
+    stored: BTreeSet<i64>,
     /// The offset after the last delivered record, and that record's leader epoch.
     delivered: Option<CommitOffset>,
     /// The offset known to be committed (fetched, or acknowledged by a commit).
@@ -37,6 +47,9 @@ impl PartitionOffsets {
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     partitions: HashMap<TopicPartition, PartitionOffsets>,
+    /// Records of revoked partitions still held when revoked: offset → how many
+    /// `mark_done` calls for it are still to come (and to be ignored).
+    orphans: HashMap<TopicPartition, BTreeMap<i64, u32>>,
 }
 
 impl OffsetTracker {
@@ -70,8 +83,9 @@ impl OffsetTracker {
     }
 
     /// A record was handed to the application. With `finished` it counts as done at
-    /// once (`enable.auto.offset.store=true`); otherwise it stays in flight until
-    /// [`mark_done`](Self::mark_done).
+    /// once for commits (`enable.auto.offset.store=true`); otherwise it stays in
+    /// flight until [`mark_done`](Self::mark_done). Either way it is
+    /// [`held`](Self::held) until marked done.
     pub fn delivered(
         &mut self,
         tp: &TopicPartition,
@@ -82,7 +96,9 @@ impl OffsetTracker {
         let Some(p) = self.partitions.get_mut(tp) else {
             return;
         };
-        if !finished {
+        if finished {
+            p.stored.insert(offset);
+        } else {
             p.in_flight.insert(offset, leader_epoch);
         }
         let next = CommitOffset {
@@ -94,13 +110,30 @@ impl OffsetTracker {
         }
     }
 
-    /// A record handed out never reached the application (its poll was cancelled)
-    /// and will be delivered again: forget it, and move the delivered mark back.
+    /// A record delivered in flight was handed to the application with
+    /// `enable.auto.offset.store`: it counts as finished for commits from now on,
+    /// and stays [`held`](Self::held) until marked done. Returns false if it is not
+    /// in flight.
+    pub fn store(&mut self, tp: &TopicPartition, offset: i64) -> bool {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return false;
+        };
+        if p.in_flight.remove(&offset).is_none() {
+            return false;
+        }
+        p.stored.insert(offset);
+        true
+    }
+
+    /// A record handed out never reached the application (it was withdrawn before
+    /// any poll returned it) and will be delivered again, or not at all: forget it,
+    /// and move the delivered mark back.
     pub fn undeliver(&mut self, tp: &TopicPartition, offset: i64, leader_epoch: i32) {
         let Some(p) = self.partitions.get_mut(tp) else {
             return;
         };
         p.in_flight.remove(&offset);
+        p.stored.remove(&offset);
         if p.delivered.is_some_and(|d| d.offset > offset) {
             p.delivered = (offset > 0).then_some(CommitOffset {
                 offset,
@@ -110,11 +143,26 @@ impl OffsetTracker {
     }
 
     /// The application finished the record at `offset`. Returns false if that record
-    /// is not in flight (already marked, or its partition was revoked since).
+    /// is not held (already marked, or its partition was revoked since: then the
+    /// mark is absorbed, even if the partition was assigned again and the same
+    /// offset delivered anew, whose own mark is still to come).
     pub fn mark_done(&mut self, tp: &TopicPartition, offset: i64) -> bool {
-        self.partitions
-            .get_mut(tp)
-            .is_some_and(|p| p.in_flight.remove(&offset).is_some())
+        if let Some(orphans) = self.orphans.get_mut(tp) {
+            if let Some(count) = orphans.get_mut(&offset) {
+                *count -= 1;
+                if *count == 0 {
+                    orphans.remove(&offset);
+                    if orphans.is_empty() {
+                        self.orphans.remove(tp);
+                    }
+                }
+                return false;
+            }
+        }
+        self.partitions.get_mut(tp).is_some_and(|p| {
+            let unfinished = p.in_flight.remove(&offset).is_some();
+            p.stored.remove(&offset) || unfinished
+        })
     }
 
     /// The offset that may be committed for `tp` now, if anything was delivered.
@@ -122,7 +170,8 @@ impl OffsetTracker {
         self.partitions.get(tp).and_then(PartitionOffsets::finished)
     }
 
-    /// Every partition whose finished offset is ahead of its committed one.
+    /// Every partition whose finished offset is ahead of its committed one. Only
+    /// tracked (assigned, or being handed over) partitions: never one revoked.
     pub fn to_commit(&self) -> Vec<(TopicPartition, CommitOffset)> {
         let mut out: Vec<(TopicPartition, CommitOffset)> = self
             .partitions
@@ -146,9 +195,22 @@ impl OffsetTracker {
     }
 
     /// Stops tracking `tp`; returns what may still be committed for it (the
-    /// commit-on-revoke), if that is ahead of the committed offset.
+    /// commit-on-revoke), if that is ahead of the committed offset. Records still
+    /// held become orphans (see the module docs).
     pub fn revoke(&mut self, tp: &TopicPartition) -> Option<CommitOffset> {
         let p = self.partitions.remove(tp)?;
+        let held: Vec<i64> = p
+            .in_flight
+            .keys()
+            .copied()
+            .chain(p.stored.iter().copied())
+            .collect();
+        if !held.is_empty() {
+            let orphans = self.orphans.entry(tp.clone()).or_default();
+            for offset in held {
+                *orphans.entry(offset).or_default() += 1;
+            }
+        }
         let finished = p.finished()?;
         p.committed
             .is_none_or(|c| c < finished.offset)
@@ -158,6 +220,14 @@ impl OffsetTracker {
     /// How many records are delivered and not finished, over all partitions.
     pub fn in_flight(&self) -> usize {
         self.partitions.values().map(|p| p.in_flight.len()).sum()
+    }
+
+    /// How many records of `tp` the application holds: handed out and not marked
+    /// done (finished for commits or not).
+    pub fn held(&self, tp: &TopicPartition) -> usize {
+        self.partitions
+            .get(tp)
+            .map_or(0, |p| p.in_flight.len() + p.stored.len())
     }
 }
 
@@ -262,6 +332,94 @@ mod tests {
             t.undeliver(&tp(), o, 0);
         }
         assert_eq!(t.finished(&tp()).unwrap().offset, 2);
+    }
+
+    #[test]
+    fn held_counts_records_until_marked_done_whatever_commits_think() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(0));
+        t.delivered(&tp(), 0, 0, false);
+        t.delivered(&tp(), 1, 0, true); // enable.auto.offset.store
+        assert_eq!(t.held(&tp()), 2);
+        assert_eq!(t.in_flight(), 1, "only the unstored one holds commits back");
+        assert!(
+            t.mark_done(&tp(), 1),
+            "a stored record is released by mark_done"
+        );
+        t.delivered(&tp(), 2, 0, false);
+        assert_eq!(t.finished(&tp()).unwrap().offset, 0);
+        assert!(t.store(&tp(), 2), "handed out with auto store");
+        assert!(!t.store(&tp(), 2));
+        assert_eq!(t.held(&tp()), 2);
+        t.mark_done(&tp(), 2);
+        assert_eq!(t.held(&tp()), 1);
+        assert!(t.mark_done(&tp(), 0));
+        assert_eq!(t.held(&tp()), 0);
+        assert_eq!(t.held(&TopicPartition::new("other", 0)), 0);
+    }
+
+    #[test]
+    fn withdrawn_records_are_not_held_and_not_committed() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(0));
+        for o in 0..4 {
+            t.delivered(&tp(), o, 0, false);
+        }
+        t.mark_done(&tp(), 0);
+        // 2 and 3 never reached the application (the revocation withdrew them).
+        t.undeliver(&tp(), 3, 0);
+        t.undeliver(&tp(), 2, 0);
+        assert_eq!(t.held(&tp()), 1, "offset 1 is still being worked on");
+        t.mark_done(&tp(), 1);
+        assert_eq!(t.held(&tp()), 0);
+        assert_eq!(
+            t.revoke(&tp()),
+            Some(CommitOffset {
+                offset: 2,
+                leader_epoch: 0
+            }),
+            "the hand-over commits up to the first withdrawn record"
+        );
+    }
+
+    /// A record still held when its partition is revoked (the hand-over gave up
+    /// waiting) is finished late: that must not commit anything for a partition
+    /// no longer ours, nor finish a new delivery of the same offset once the
+    /// partition comes back.
+    #[test]
+    fn a_late_mark_after_revocation_finishes_nothing() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(5));
+        t.delivered(&tp(), 5, 0, false);
+        t.delivered(&tp(), 6, 0, false);
+        t.mark_done(&tp(), 6);
+        assert_eq!(t.revoke(&tp()), None, "nothing finished past 5");
+        assert_eq!(
+            t.to_commit(),
+            vec![],
+            "a revoked partition is never committed"
+        );
+        // The partition comes back and 5 is delivered anew (6 too).
+        t.assign(tp(), Some(5));
+        t.delivered(&tp(), 5, 0, false);
+        t.delivered(&tp(), 6, 0, false);
+        assert!(
+            !t.mark_done(&tp(), 5),
+            "the old delivery's mark is absorbed"
+        );
+        t.mark_done(&tp(), 6);
+        assert_eq!(t.finished(&tp()).unwrap().offset, 5, "the new 5 still runs");
+        assert!(t.mark_done(&tp(), 5), "the new delivery's own mark");
+        assert_eq!(t.finished(&tp()).unwrap().offset, 7);
+        assert!(!t.mark_done(&tp(), 5));
+        // A late mark for a partition not assigned again changes nothing either.
+        let other = TopicPartition::new("t", 1);
+        t.assign(other.clone(), None);
+        t.delivered(&other, 0, 0, false);
+        t.revoke(&other);
+        assert!(!t.mark_done(&other, 0));
+        assert!(!t.contains(&other));
+        assert_eq!(t.to_commit().len(), 1);
     }
 
     proptest! {

@@ -770,3 +770,296 @@ async fn a_join_held_beyond_the_request_timeout_is_waited_for() {
         "a request timed out:\n{warnings}"
     );
 }
+
+/// Polls `consumer` in the background, marking everything done at once; returns
+/// what it got and when.
+fn drain_timed(consumer: Arc<Consumer>) -> tokio::task::JoinHandle<Vec<(ConsumedRecord, Instant)>> {
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        loop {
+            match consumer.poll_batch(100).await {
+                Ok(batch) => {
+                    let at = Instant::now();
+                    for r in batch {
+                        consumer.mark_record_done(&r);
+                        got.push((r, at));
+                    }
+                }
+                Err(ConsumeError::Closed) => return got,
+                Err(e) if e.is_retriable() => {}
+                Err(e) => panic!("poll failed: {e}"),
+            }
+        }
+    })
+}
+
+/// How the first member takes its batch, and how it says it has finished it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Style {
+    /// `poll_batch` until it holds every record, then `mark_record_done`.
+    BatchMarkDone,
+    /// One `poll()` (the consumer keeps the rest of the fetched batch for later
+    /// calls), then `mark_record_done`.
+    OneRecordMarkDone,
+    /// `poll_batch`, then the next poll call (`done_on_next_poll`, Java style).
+    BatchNextPoll,
+    /// `poll_batch`, hand the batch to another task that marks it done later, and
+    /// poll on meanwhile (as the flame API's `run` does): polling again must not
+    /// count as finishing it.
+    BatchElsewhere,
+}
+
+/// The report's scenario: member A takes records and works on them for `hold`
+/// without touching the consumer; B joins meanwhile. The revocation that hands
+/// A's partitions to B must wait until A has finished what it holds: B must not
+/// be handed any record A is still working on, records A had fetched but not
+/// started must not reach A after the hand-over, and nothing may be lost.
+async fn newcomer_waits_for_the_records_in_flight(
+    protocol: GroupProtocol,
+    strategy: Strategy,
+    style: Style,
+    hold: Duration,
+) {
+    const PER_PARTITION: usize = 50;
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 2).await;
+    for p in 0..2 {
+        produce(
+            &cluster,
+            &topic,
+            p,
+            &(0..PER_PARTITION)
+                .map(|i| format!("p{p}-{i}"))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    }
+    let group = unique("g-handover");
+    let member = || {
+        let mut c = config(&group);
+        c.group_protocol = protocol;
+        c.partition_assignment_strategy = vec![strategy];
+        c.done_on_next_poll = style == Style::BatchNextPoll;
+        c
+    };
+    let a = Arc::new(Consumer::new(member(), own_cluster().await, vec![topic.clone()]).unwrap());
+    let held: Vec<ConsumedRecord> = match style {
+        Style::OneRecordMarkDone => {
+            // Wait until A has fetched everything, so that the rest of its batch
+            // waits in the consumer for later poll() calls.
+            await_split(&[&a], &topic, 2, &[2]).await;
+            sleep(Duration::from_secs(2)).await;
+            vec![timeout(WAIT, a.poll()).await.unwrap().unwrap()]
+        }
+        Style::BatchMarkDone | Style::BatchElsewhere => take(&a, 2 * PER_PARTITION).await,
+        Style::BatchNextPoll => {
+            // Only the last poll's records are in flight in this style.
+            let mut last = Vec::new();
+            let mut total = 0;
+            while total < 2 * PER_PARTITION {
+                last = timeout(WAIT, a.poll_batch(2 * PER_PARTITION - total))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                total += last.len();
+            }
+            last
+        }
+    };
+    let in_flight: BTreeSet<(i32, i64)> = held.iter().map(|r| (r.partition, r.offset)).collect();
+    let early = (style == Style::BatchElsewhere).then(|| drain_timed(a.clone()));
+
+    // B joins while A works on its records (without touching the consumer, but
+    // for BatchElsewhere, which polls on).
+    let b = Arc::new(Consumer::new(member(), own_cluster().await, vec![topic.clone()]).unwrap());
+    let db = drain_timed(b.clone());
+    // No partition moves to B before A has finished what it holds.
+    let holding = Instant::now();
+    while holding.elapsed() < hold {
+        let got = b.assignment().await.unwrap();
+        assert!(
+            got.is_empty(),
+            "{protocol:?}/{strategy}/{style:?}: B was assigned {got:?} after {:?}, \
+             while A still works on its records",
+            holding.elapsed()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    let finished = Instant::now();
+    if style != Style::BatchNextPoll {
+        for r in &held {
+            a.mark_record_done(r);
+        }
+    }
+    // A polls again (for BatchNextPoll, this finishes the batch).
+    let da = early.unwrap_or_else(|| drain_timed(a.clone()));
+    await_split(&[&a, &b], &topic, 2, &[1, 1]).await;
+    for p in 0..2 {
+        produce(&cluster, &topic, p, &[format!("p{p}-late")]).await;
+    }
+    let last = i64::try_from(PER_PARTITION).unwrap();
+    // Let the late records be consumed.
+    sleep(Duration::from_secs(3)).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let got_a = timeout(WAIT, da).await.unwrap().unwrap();
+    let got_b = timeout(WAIT, db).await.unwrap().unwrap();
+
+    let what = format!("{protocol:?}/{strategy}/{style:?}");
+    for (r, at) in &got_b {
+        assert!(
+            !in_flight.contains(&(r.partition, r.offset)) || *at >= finished,
+            "{what}: B was handed {}-{} {:?} before A finished it",
+            r.partition,
+            r.offset,
+            finished.saturating_duration_since(*at)
+        );
+    }
+    // Every record is processed once: those A was working on were committed at
+    // the hand-over (B never gets them), and those A had fetched but not handed
+    // out went to whoever owns their partition after it, once. (BatchNextPoll:
+    // `held` is only A's last batch; its earlier ones are not checked.)
+    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for r in got_a.iter().chain(&got_b).map(|(r, _)| r).chain(&held) {
+        *seen.entry((r.partition, r.offset)).or_default() += 1;
+    }
+    for p in 0..2 {
+        for o in 0..=last {
+            if style != Style::BatchNextPoll || in_flight.contains(&(p, o)) || o == last {
+                assert_eq!(
+                    seen.get(&(p, o)),
+                    Some(&1),
+                    "{what}: partition {p} offset {o} (in flight at A: {})",
+                    in_flight.contains(&(p, o))
+                );
+            }
+        }
+    }
+}
+
+/// How long member A works on its batch in the hand-over tests.
+const HOLD: Duration = Duration::from_secs(4);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_handover_waits_for_the_records_in_flight() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Classic,
+        Strategy::Range,
+        Style::BatchMarkDone,
+        HOLD,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_handover_waits_for_the_records_in_flight() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Classic,
+        Strategy::CooperativeSticky,
+        Style::BatchMarkDone,
+        HOLD,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_generation_handover_waits_for_the_records_in_flight() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Consumer,
+        Strategy::Range,
+        Style::BatchMarkDone,
+        // The broker tells members of a new assignment in its heartbeat answers,
+        // every 5 s by default: hold longer than that.
+        Duration::from_secs(8),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_drops_records_fetched_but_not_handed_out() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Classic,
+        Strategy::Range,
+        Style::OneRecordMarkDone,
+        HOLD,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_waits_for_records_processed_while_polling_on() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Classic,
+        Strategy::CooperativeSticky,
+        Style::BatchElsewhere,
+        HOLD,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_style_handover_waits_for_the_next_poll() {
+    newcomer_waits_for_the_records_in_flight(
+        GroupProtocol::Classic,
+        Strategy::Range,
+        Style::BatchNextPoll,
+        HOLD,
+    )
+    .await;
+}
+
+/// An application that never finishes its records does not keep its partitions
+/// from the group for ever: the hand-over gives up shortly before the rebalance
+/// timeout (`max.poll.interval.ms`, 6 s here, less two 500 ms heartbeat
+/// intervals), with a warning, and the newcomer gets the records.
+#[tokio::test]
+async fn handover_gives_up_waiting_before_the_rebalance_timeout() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 1).await;
+    produce(
+        &cluster,
+        &topic,
+        0,
+        &(0..10).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+    )
+    .await;
+    let group = unique("g-handover-timeout");
+    let mut c = config(&group);
+    c.max_poll_interval = Duration::from_secs(6);
+    let (warnings, _guard) = capture_warnings();
+    let a = Arc::new(Consumer::new(c.clone(), own_cluster().await, vec![topic.clone()]).unwrap());
+    let held = take(&a, 10).await;
+    let joined = Instant::now();
+    let b = Arc::new(Consumer::new(c, own_cluster().await, vec![topic.clone()]).unwrap());
+    let db = drain_timed(b.clone());
+    // A neither marks its records done nor polls again.
+    let start = Instant::now();
+    while b.assignment().await.unwrap().is_empty() {
+        assert!(start.elapsed() < WAIT, "B never got the partition");
+        sleep(Duration::from_millis(100)).await;
+    }
+    sleep(Duration::from_secs(1)).await;
+    b.close().await.unwrap();
+    let got = timeout(WAIT, db).await.unwrap().unwrap();
+    let first = got
+        .iter()
+        .map(|(_, at)| at.duration_since(joined))
+        .min()
+        .expect("B got the records");
+    assert!(
+        first >= Duration::from_millis(4_500),
+        "B got A's unfinished records after {first:?}, before the hand-over timed out"
+    );
+    let offsets: BTreeSet<i64> = got.iter().map(|(r, _)| r.offset).collect();
+    assert_eq!(
+        offsets,
+        held.iter().map(|r| r.offset).collect(),
+        "nothing finished, so nothing was committed"
+    );
+    let warnings = String::from_utf8(warnings.lock().unwrap().clone()).unwrap();
+    assert!(
+        warnings.contains("handing the partitions over anyway"),
+        "no warning:\n{warnings}"
+    );
+    a.close().await.unwrap();
+}
