@@ -1,20 +1,29 @@
 //! The flame consumer: `consume(config, topics)`, then `run(callback)` until
 //! `close()`.
 
+use std::any::Any;
 use std::fmt::Display;
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use flame_kafka_cluster::Cluster;
-use flame_kafka_group::ConsumedRecord;
-use tokio::sync::{watch, Mutex, Semaphore};
+use flame_kafka_group::{ConsumedRecord, TopicPartition};
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinSet;
 
 use crate::config::{Config, Role};
 use crate::{settings, Error, Headers, Message};
 
 /// Wait after a retriable consumer error before polling again.
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Finished messages a `run` worker marks done at once, at most (it marks them
+/// sooner whenever it would wait).
+const DONE_BATCH: usize = 64;
 
 /// Connects to the cluster, joins the consumer group `group.id` and subscribes to
 /// `topics`. Consumption starts with [`Consumer::run`].
@@ -86,8 +95,8 @@ impl Consumer {
     /// When `close` is called, no new callback starts; `run` waits for the running
     /// ones, commits, leaves the group and returns `Ok(())`.
     ///
-    /// `run` takes a message from the consumer only when a callback slot is free,
-    /// and starts its callback at once. When a rebalance moves partitions to
+    /// `run` takes a message from the consumer only when a callback is ready to
+    /// start on it, and starts it at once. When a rebalance moves partitions to
     /// another member, messages of theirs not taken yet are dropped (the new owner
     /// consumes them), and the partitions are handed over only once the callbacks
     /// running on their messages have returned (and their offsets are committed),
@@ -95,6 +104,10 @@ impl Consumer {
     /// callback runs longer than `max.poll.interval.ms` (less two heartbeat
     /// intervals): then the hand-over goes ahead with a warning, and the late
     /// callback's completion is not committed for the partition it lost.
+    ///
+    /// With `flame.concurrency=1` the callbacks run one after the other in the
+    /// task that calls `run`; with more, that many worker tasks each take a message
+    /// and run its callback, then take the next.
     ///
     /// # Errors
     /// [`Error::Consume`] for a fatal consumer error (retriable ones are retried).
@@ -105,64 +118,31 @@ impl Consumer {
         E: Display + Send + 'static,
     {
         let _running = self.shared.run_lock.lock().await;
-        let callback = Arc::new(callback);
-        let permits = Arc::new(Semaphore::new(self.shared.concurrency));
-        let mut stop = self.shared.stop.subscribe();
-        let result = loop {
-            // A free callback slot first, unless close() comes first: every message
-            // taken starts at once, so a revocation only waits for callbacks that
-            // run (messages not taken are withdrawn from a revoked partition).
-            let permit = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
-                permit = permits.clone().acquire_owned() => permit,
-            };
-            let Ok(permit) = permit else { break Ok(()) };
-            // Callbacks only give slots back, so this many are free until we
-            // take them.
-            let free = 1 + permits.available_permits();
-            let batch = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
-                batch = self.shared.inner.poll_batch(free) => batch,
-            };
-            match batch {
-                Ok(records) => {
-                    let mut first = Some(permit);
-                    for record in records {
-                        let permit = match first.take() {
-                            Some(permit) => permit,
-                            None => match permits.clone().try_acquire_owned() {
-                                Ok(permit) => permit,
-                                Err(_) => match permits.clone().acquire_owned().await {
-                                    Ok(permit) => permit,
-                                    Err(_) => break,
-                                },
-                            },
-                        };
-                        if *stop.borrow() {
-                            // close() came: start nothing more (what is not
-                            // finished is not committed).
-                            break;
-                        }
-                        let shared = self.shared.clone();
-                        let callback = callback.clone();
-                        tokio::spawn(async move {
-                            shared.process(record, &*callback).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Err(e) if e.is_retriable() => {
-                    tracing::warn!(error = %e, "consumer error, retrying");
-                    tokio::time::sleep(ERROR_BACKOFF).await;
-                }
-                Err(e) => break Err(Error::from(e)),
+        let result = if self.shared.concurrency <= 1 {
+            self.shared.work(&callback).await
+        } else {
+            let callback = Arc::new(callback);
+            let mut workers = JoinSet::new();
+            for _ in 0..self.shared.concurrency {
+                let shared = self.shared.clone();
+                let callback = callback.clone();
+                workers.spawn(async move { shared.work(&*callback).await });
             }
+            // A fatal error reaches every worker (each poll fails with it): keep
+            // the first. Each returns once its running callback has.
+            let mut result = Ok(());
+            while let Some(worker) = workers.join_next().await {
+                let outcome = worker.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "consumer worker failed");
+                    Ok(())
+                });
+                if result.is_ok() {
+                    result = outcome;
+                }
+            }
+            result
         };
-        // Let running callbacks finish, then commit what they finished and leave.
-        let all = u32::try_from(self.shared.concurrency).unwrap_or(u32::MAX);
-        let _ = permits.acquire_many(all).await;
+        // The running callbacks have finished: commit what they finished and leave.
         let closed = self.shared.inner.close().await;
         self.shared.finished.send_replace(true);
         result?;
@@ -207,26 +187,129 @@ impl Consumer {
 }
 
 impl Shared {
-    /// Runs the callback for one record (in its own task, so a panic is caught)
-    /// and marks the record processed either way.
-    async fn process<F, Fut, E>(&self, record: ConsumedRecord, callback: &F)
+    /// Takes messages one at a time and runs the callback on each, until `close()`
+    /// (no callback starts after it; a running one is waited for) or a fatal error.
+    ///
+    /// A callback's error or panic is logged and its message counts as processed.
+    /// Finished messages are marked done in batches: whenever this worker would
+    /// wait (for a message, or on a callback that is not done at its first poll),
+    /// and every [`DONE_BATCH`] messages, so a hand-over never waits long for a
+    /// callback that has returned.
+    async fn work<F, Fut, E>(&self, callback: &F) -> Result<(), Error>
     where
         F: Fn(Message) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Display + Send + 'static,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
     {
-        let (topic, partition, offset) = (record.topic.clone(), record.partition, record.offset);
-        let outcome = tokio::spawn(callback(to_message(&record))).await;
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(%topic, partition, offset, error = %e, "message callback failed")
+        let mut stop = self.stop.subscribe();
+        let mut done: Vec<(TopicPartition, i64)> = Vec::with_capacity(DONE_BATCH);
+        let result = loop {
+            let polled = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
+                polled = on_pending(self.inner.poll_batch(1), || self.mark_done(&mut done)) => polled,
+            };
+            let records = match polled {
+                Ok(records) => records,
+                Err(e) if e.is_retriable() => {
+                    self.mark_done(&mut done);
+                    tracing::warn!(error = %e, "consumer error, retrying");
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                    continue;
+                }
+                Err(e) => break Err(Error::from(e)),
+            };
+            for record in records {
+                if *stop.borrow() {
+                    // close() came: start nothing more (what is not finished is
+                    // not committed).
+                    break;
+                }
+                let message = to_message(&record);
+                let outcome = match catch_unwind(AssertUnwindSafe(|| callback(message))) {
+                    Ok(future) => {
+                        on_pending(catch_panic(future), || self.mark_done(&mut done)).await
+                    }
+                    Err(panic) => Err(panic),
+                };
+                let (topic, partition, offset) = (&record.topic, record.partition, record.offset);
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(%topic, partition, offset, error = %e, "message callback failed")
+                    }
+                    Err(panic) => {
+                        let panic = panic_message(&*panic);
+                        tracing::error!(%topic, partition, offset, %panic, "message callback panicked")
+                    }
+                }
+                done.push((TopicPartition::new(record.topic, record.partition), offset));
+                if done.len() >= DONE_BATCH {
+                    self.mark_done(&mut done);
+                }
             }
-            Err(e) => {
-                tracing::error!(%topic, partition, offset, error = %e, "message callback panicked")
-            }
+        };
+        self.mark_done(&mut done);
+        result
+    }
+
+    /// Tells the consumer these messages are finished.
+    fn mark_done(&self, done: &mut Vec<(TopicPartition, i64)>) {
+        if !done.is_empty() {
+            let batch = std::mem::replace(done, Vec::with_capacity(DONE_BATCH));
+            self.inner.mark_all_done(batch);
         }
-        self.inner.mark_record_done(&record);
+    }
+}
+
+/// Runs `hook` whenever `future` is polled and not ready (it is about to wait).
+async fn on_pending<T>(future: impl Future<Output = T>, mut hook: impl FnMut()) -> T {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        let poll = future.as_mut().poll(cx);
+        if poll.is_pending() {
+            hook();
+        }
+        poll
+    })
+    .await
+}
+
+/// A panic's payload.
+type Panic = Box<dyn Any + Send>;
+
+/// `future`'s output, or the panic of one of its polls (or of its drop). Once it
+/// panicked it is dropped and not polled again.
+async fn catch_panic<T>(future: impl Future<Output = T>) -> Result<T, Panic> {
+    let mut slot = pin!(Some(future));
+    poll_fn(|cx| {
+        let Some(future) = slot.as_mut().as_pin_mut() else {
+            // Not polled again once finished (poll_fn is awaited to completion).
+            return Poll::Pending;
+        };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(panic) => Err(panic),
+        };
+        // Drop it now, catching a panic of its drop too.
+        let dropped = catch_unwind(AssertUnwindSafe(|| slot.as_mut().set(None)));
+        Poll::Ready(match (outcome, dropped) {
+            (Ok(output), Ok(())) => Ok(output),
+            (Err(panic), _) | (Ok(_), Err(panic)) => Err(panic),
+        })
+    })
+    .await
+}
+
+/// The message of a panic payload (`panic!` with a literal or a format string).
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
     }
 }
 
@@ -250,5 +333,35 @@ fn to_message(record: &ConsumedRecord) -> Message {
         headers: Headers::from(headers),
         timestamp: record.timestamp,
         leader_epoch: record.leader_epoch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catch_panic_passes_outputs_and_catches_panics_after_a_wait() {
+        assert_eq!(catch_panic(async { 7 }).await.ok(), Some(7));
+        let caught = catch_panic(async {
+            tokio::task::yield_now().await;
+            if true {
+                panic!("boom {}", 1);
+            }
+        })
+        .await;
+        assert_eq!(
+            caught.as_ref().map_err(|p| panic_message(&**p)),
+            Err("boom 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn on_pending_runs_the_hook_only_when_the_future_waits() {
+        let mut waits = 0;
+        assert_eq!(on_pending(async { 1 }, || waits += 1).await, 1);
+        assert_eq!(waits, 0);
+        on_pending(tokio::task::yield_now(), || waits += 1).await;
+        assert_eq!(waits, 1);
     }
 }

@@ -232,6 +232,15 @@ impl Consumer {
         });
     }
 
+    /// Marks several records done at once (`(partition, offset)` pairs, in any
+    /// order); see [`mark_done`](Consumer::mark_done). One message to the driver
+    /// instead of one per record.
+    pub fn mark_all_done(&self, done: Vec<(TopicPartition, i64)>) {
+        if !done.is_empty() {
+            let _ = self.commands.send(Command::Release(done));
+        }
+    }
+
     /// Commits `offset` (the next offset to consume: the last processed offset + 1)
     /// with `leader_epoch` (that of the last processed record, or -1) for one
     /// partition, and waits for the coordinator's answer.

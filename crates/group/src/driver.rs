@@ -213,7 +213,17 @@ impl Driver {
         while let Some(err) = self.fetcher.poll_error() {
             self.errors.push_back(err.into());
         }
+        let buffered = self.fetcher.buffered_bytes();
         self.serve_waiters();
+        if self.fetcher.buffered_bytes() < buffered
+            && self.fatal.is_none()
+            && !self.closed
+            && !self.closing
+        {
+            // Records were handed out: a partition may have drained below its
+            // prefetch threshold.
+            self.fetch(now);
+        }
     }
 
     fn fetch(&mut self, now: Instant) {

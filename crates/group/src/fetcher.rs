@@ -7,13 +7,19 @@
 //!   an error for the application.
 //! - At most one Fetch is in flight per leader broker, and it is sent while the
 //!   application works on earlier records (prefetch), as long as fewer than
-//!   `queued.max.messages.kbytes` are buffered. A partition with records still
-//!   buffered is not fetched again until they are consumed.
+//!   `queued.max.messages.kbytes` are buffered in all. A partition is fetched again
+//!   while fewer than two `max.partition.fetch.bytes` of its records are buffered
+//!   (its prefetch threshold), so its next records arrive before these run out.
+//! - A partition at or above its threshold is held back, and so is the Fetch to
+//!   its leader until it drains below: a Fetch naming only caught-up partitions
+//!   would be parked by the broker for `fetch.wait.max.ms`, and the held-back
+//!   partition could not be fetched again meanwhile (one Fetch per broker). Its
+//!   buffered records are handed out first anyway, so the others lose nothing.
 //! - Leadership errors (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`, ...) park
 //!   the partition until the driver refreshes metadata ([`Fetcher::needs_metadata`],
 //!   [`Fetcher::metadata_refreshed`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use flame_kafka_codec::record_batch::DecodeLimits;
@@ -43,7 +49,8 @@ struct PartState {
     instance: u64,
     position: Position,
     in_flight: bool,
-    buffered: bool,
+    /// Bytes of this partition's records buffered and not yet handed out.
+    buffered: usize,
     /// Parked until the driver refreshes metadata.
     awaiting_metadata: bool,
     retry_at: Option<Instant>,
@@ -141,7 +148,7 @@ impl Fetcher {
                 instance: self.next_instance,
                 position,
                 in_flight: false,
-                buffered: false,
+                buffered: 0,
                 awaiting_metadata: false,
                 retry_at: None,
             },
@@ -195,11 +202,25 @@ impl Fetcher {
         self.buffered_bytes
     }
 
+    /// A partition with this many bytes buffered (or more) is not fetched again
+    /// until it drains below: two `max.partition.fetch.bytes`, so that one more
+    /// fetch's worth arrives before the application runs out.
+    fn prefetch_bytes(&self) -> usize {
+        usize::try_from(self.settings.partition_max_bytes.max(1))
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+    }
+
     // ------------------------------------------------------------ outputs
 
     /// Requests due at `now`. `leader` gives a partition's leader and leader epoch
     /// from the current metadata (partitions without one are parked until
     /// [`metadata_refreshed`](Self::metadata_refreshed)).
+    ///
+    /// A partition is fetched while fewer than its prefetch threshold of bytes are
+    /// buffered (and fewer than `queued.max.messages.kbytes` in all); no Fetch goes
+    /// to a broker while one of its partitions is held back at the threshold (see
+    /// the module docs).
     pub fn poll_requests(
         &mut self,
         now: Instant,
@@ -212,6 +233,9 @@ impl Fetcher {
             .map(|f| f.node)
             .collect();
         let room = self.buffered_bytes < self.settings.max_buffered_bytes;
+        let prefetch = self.prefetch_bytes();
+        // Brokers leading a partition held back for its buffered records.
+        let mut held: BTreeSet<NodeId> = BTreeSet::new();
         let mut fetches: BTreeMap<NodeId, Vec<FetchPartitionPlan>> = BTreeMap::new();
         let mut lists: BTreeMap<NodeId, Vec<(TopicPartition, i64, i32)>> = BTreeMap::new();
         let count = self.partitions.len().max(1);
@@ -228,7 +252,13 @@ impl Fetcher {
                 continue;
             }
             let wants = match p.position {
-                Position::Ready(offset) if room && !p.buffered => Some((offset, false)),
+                Position::Ready(offset) if room && p.buffered < prefetch => Some((offset, false)),
+                Position::Ready(_) if room => {
+                    if let Some((node, _)) = leader(tp) {
+                        held.insert(node);
+                    }
+                    None
+                }
                 Position::NeedsReset => Some((0, true)),
                 _ => None,
             };
@@ -257,6 +287,7 @@ impl Fetcher {
                 });
             }
         }
+        fetches.retain(|node, _| !held.contains(node));
         let mut out = Vec::new();
         for (node, partitions) in lists {
             let id = self.track(
@@ -321,23 +352,21 @@ impl Fetcher {
             let Some(chunk) = self.buffer.front_mut() else {
                 break;
             };
-            let current = self
+            let mut part = self
                 .partitions
-                .get(&chunk.tp)
-                .is_some_and(|p| p.instance == chunk.instance);
+                .get_mut(&chunk.tp)
+                .filter(|p| p.instance == chunk.instance);
             let take = (max - out.len()).min(chunk.records.len());
             for record in chunk.records.drain(..take) {
-                self.buffered_bytes -= record.size().min(self.buffered_bytes);
-                if current {
+                let size = record.size();
+                self.buffered_bytes -= size.min(self.buffered_bytes);
+                if let Some(p) = part.as_deref_mut() {
+                    p.buffered -= size.min(p.buffered);
                     out.push(record);
                 }
             }
             if chunk.records.is_empty() {
-                let tp = chunk.tp.clone();
                 self.buffer.pop_front();
-                if let Some(p) = self.partitions.get_mut(&tp) {
-                    p.buffered = self.buffer.iter().any(|c| c.tp == tp);
-                }
             }
         }
         out
@@ -349,9 +378,11 @@ impl Fetcher {
         let mut chunks: Vec<Chunk> = Vec::new();
         for record in records {
             let tp = TopicPartition::new(record.topic.clone(), record.partition);
-            let Some(instance) = self.partitions.get(&tp).map(|p| p.instance) else {
+            let Some(p) = self.partitions.get_mut(&tp) else {
                 continue;
             };
+            let instance = p.instance;
+            p.buffered += record.size();
             self.buffered_bytes += record.size();
             match chunks.last_mut() {
                 Some(chunk) if chunk.tp == tp => chunk.records.push_back(record),
@@ -363,9 +394,6 @@ impl Fetcher {
             }
         }
         for chunk in chunks.into_iter().rev() {
-            if let Some(p) = self.partitions.get_mut(&chunk.tp) {
-                p.buffered = true;
-            }
             self.buffer.push_front(chunk);
         }
     }
@@ -434,12 +462,13 @@ impl Fetcher {
                         p.position = Position::Ready(next.max(offset));
                     }
                     if !decoded.records.is_empty() {
-                        p.buffered = true;
-                        self.buffered_bytes += decoded
+                        let size = decoded
                             .records
                             .iter()
                             .map(ConsumedRecord::size)
                             .sum::<usize>();
+                        p.buffered += size;
+                        self.buffered_bytes += size;
                         self.buffer.push_back(Chunk {
                             tp: tp.clone(),
                             instance,

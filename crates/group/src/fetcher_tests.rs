@@ -136,13 +136,62 @@ fn one_fetch_per_broker_and_prefetch_while_records_are_buffered() {
     );
     let out = f.poll_requests(now, leader);
     let (_, parts) = fetch_of(&out, 0);
+    let mut fetched: Vec<(i32, i64)> = parts.iter().map(|p| (p.tp.partition, p.offset)).collect();
+    fetched.sort_unstable();
     assert_eq!(
-        parts.iter().map(|p| p.tp.clone()).collect::<Vec<_>>(),
-        vec![tp(2)],
-        "tp0 has records buffered"
+        fetched,
+        [(0, 3), (2, 0)],
+        "tp0 has records buffered, below its prefetch threshold: fetched on"
     );
     assert_eq!(offsets(&f.poll_records(2)), [0, 1]);
     assert_eq!(offsets(&f.poll_records(2)), [2]);
+}
+
+/// The stall this rule prevents: a Fetch naming only caught-up partitions is parked
+/// by the broker for `fetch.wait.max.ms` while a partition with buffered records
+/// drains and cannot be fetched (one Fetch per broker).
+#[test]
+fn a_partition_above_its_prefetch_threshold_holds_back_its_brokers_fetch() {
+    let now = Instant::now();
+    let one = batch(0, 1).len();
+    let mut f = Fetcher::new(FetchSettings {
+        // Threshold: two of these, i.e. about two of the records below.
+        partition_max_bytes: i32::try_from(one).unwrap(),
+        ..settings()
+    });
+    // tp0 and tp2 on node 0, tp1 on node 1.
+    for p in 0..3 {
+        f.assign(tp(p));
+        f.set_committed(&tp(p), Some(0));
+    }
+    let out = f.poll_requests(now, leader);
+    let (id0, _) = fetch_of(&out, 0);
+    let (id1, _) = fetch_of(&out, 1);
+    // tp0 returns plenty, tp2 is caught up.
+    f.handle_fetch(
+        id0,
+        Ok(vec![data(tp(0), batch(0, 8)), data(tp(2), Bytes::new())]),
+        now,
+    );
+    f.handle_fetch(id1, Ok(vec![data(tp(1), Bytes::new())]), now);
+    let out = f.poll_requests(now, leader);
+    assert_eq!(fetch_of(&out, 1).1.len(), 1, "node 1 has nothing held back");
+    assert!(
+        out.iter()
+            .all(|o| !matches!(o, FetchOutgoing::Fetch { node, .. } if node.0 == 0)),
+        "no fetch of caught-up tp2 alone while tp0 is above its threshold: {out:?}"
+    );
+    // Still above the threshold after one record.
+    assert_eq!(offsets(&f.poll_records(1)), [0]);
+    assert_eq!(f.poll_requests(now, leader), vec![]);
+    // Drained below: tp0 (with records still buffered) and tp2 go together.
+    assert_eq!(offsets(&f.poll_records(6)), [1, 2, 3, 4, 5, 6]);
+    let out = f.poll_requests(now, leader);
+    let (_, parts) = fetch_of(&out, 0);
+    let mut fetched: Vec<(i32, i64)> = parts.iter().map(|p| (p.tp.partition, p.offset)).collect();
+    fetched.sort_unstable();
+    assert_eq!(fetched, [(0, 8), (2, 0)]);
+    assert_eq!(offsets(&f.poll_records(10)), [7]);
 }
 
 #[test]
