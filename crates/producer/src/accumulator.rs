@@ -392,7 +392,11 @@ impl Accumulator {
         {
             return Err(AppendError::Full(record));
         }
-        let count = self.partition_count(topic);
+        // One map lookup for the usual case: a topic already known.
+        let (name, count) = match self.topics.get_key_value(topic) {
+            Some((name, t)) => (Arc::clone(name), t.partitions.len() as i32),
+            None => (self.topic_key(topic, now), 0),
+        };
         if let Some(p) = partition.filter(|p| count > 0 && *p >= count) {
             return Err(AppendError::Rejected(ProduceError::UnknownPartition {
                 topic: topic.to_owned(),
@@ -414,7 +418,6 @@ impl Accumulator {
             deadline,
             partition,
         };
-        let name = self.topic_key(topic, now);
         self.route(&name, queued, now);
         Ok(id)
     }

@@ -4,14 +4,15 @@
 //! (Produce, Metadata via `ensure_topics`, InitProducerId). Requests run in their own
 //! tasks and report back over a channel, so the loop never waits on the network.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flame_kafka_cluster::{Cluster, ClusterError, Metadata, Purpose};
 use flame_kafka_codec::messages::{InitProducerIdRequest, ProduceResponse};
 use flame_kafka_codec::record_batch::Record;
 use flame_kafka_codec::KafkaCode;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::accumulator::{
@@ -19,6 +20,7 @@ use crate::accumulator::{
     TopicUpdate,
 };
 use crate::config::Acks;
+use crate::inbox::{self, Chunk, Inbox};
 use crate::{FlushError, ProduceError, RecordMetadata};
 
 /// Where a record's outcome goes.
@@ -34,7 +36,9 @@ pub(crate) enum Command {
         /// When `send` was called.
         sent: Instant,
         reply: DeliverySender,
-        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+        /// The byte permits taken for it (with one message permit); the driver
+        /// gives them back once the record has an outcome.
+        bytes: u32,
     },
     /// Send everything queued now, and answer once each of those records has an
     /// outcome.
@@ -72,7 +76,104 @@ enum ProduceOutcome {
 /// A record waiting for its outcome.
 struct Pending {
     reply: DeliverySender,
-    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// Its byte permits (see [`Room`]).
+    bytes: u32,
+}
+
+/// The handles' queue limits: one message permit and `size_hint` byte permits per
+/// record, taken (and forgotten) by `send`, given back here in bulk once records
+/// have outcomes. Closed when the driver stops, so that senders waiting for room
+/// fail with [`ProduceError::Closed`].
+pub(crate) struct Room {
+    pub(crate) messages: Arc<Semaphore>,
+    pub(crate) bytes: Arc<Semaphore>,
+}
+
+impl Room {
+    fn release(&self, messages: usize, bytes: usize) {
+        if messages > 0 {
+            self.messages.add_permits(messages);
+        }
+        if bytes > 0 {
+            self.bytes.add_permits(bytes);
+        }
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.messages.close();
+        self.bytes.close();
+    }
+}
+
+/// Records waiting for their outcomes, by id. Ids come from the accumulator in
+/// increasing order, so this is a window `[base, base + slots.len())` of slots.
+#[derive(Default)]
+struct PendingSet {
+    base: u64,
+    slots: VecDeque<Option<Pending>>,
+    len: usize,
+}
+
+impl PendingSet {
+    fn insert(&mut self, id: MessageId, pending: Pending) {
+        if self.slots.is_empty() {
+            self.base = id.0;
+        }
+        let Some(index) =
+            id.0.checked_sub(self.base)
+                .and_then(|i| usize::try_from(i).ok())
+        else {
+            // Never happens (ids increase); kept total rather than panicking.
+            debug_assert!(false, "message ids out of order");
+            return;
+        };
+        if index >= self.slots.len() {
+            self.slots.resize_with(index, || None);
+            self.slots.push_back(Some(pending));
+        } else if let Some(slot) = self.slots.get_mut(index) {
+            if slot.replace(pending).is_some() {
+                return;
+            }
+        }
+        self.len += 1;
+    }
+
+    fn remove(&mut self, id: MessageId) -> Option<Pending> {
+        let index = usize::try_from(id.0.checked_sub(self.base)?).ok()?;
+        let pending = self.slots.get_mut(index)?.take()?;
+        self.len -= 1;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(pending)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The oldest id waiting.
+    fn first(&self) -> Option<u64> {
+        // The front slot is always occupied (empty slots are popped there).
+        (!self.slots.is_empty()).then_some(self.base)
+    }
+
+    /// One past the newest id inserted and still in the window (0 when empty):
+    /// every waiting id is below it.
+    fn end(&self) -> u64 {
+        if self.slots.is_empty() {
+            0
+        } else {
+            self.base + self.slots.len() as u64
+        }
+    }
 }
 
 /// A `flush` or `close` waiting for the records sent before it.
@@ -92,14 +193,24 @@ struct Closing {
 pub(crate) struct Driver {
     acc: Accumulator,
     cluster: Cluster,
-    commands: mpsc::UnboundedReceiver<Command>,
+    inbox: Arc<Inbox>,
     commands_open: bool,
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
-    pending: BTreeMap<MessageId, Pending>,
+    pending: PendingSet,
+    room: Room,
+    /// Permits of records with outcomes, given back at the end of a turn.
+    released: (usize, usize),
     flushes: Vec<Waiter>,
     closing: Option<Closing>,
     drop_flush_timeout: Duration,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Whether it stopped or its task was dropped: refuse commands from now on.
+        self.inbox.driver_stopped();
+    }
 }
 
 /// How many commands are taken in one turn of the loop before the accumulator is
@@ -107,21 +218,19 @@ pub(crate) struct Driver {
 const COMMAND_BURST: usize = 1024;
 
 impl Driver {
-    pub(crate) fn new(
-        acc: Accumulator,
-        cluster: Cluster,
-        commands: mpsc::UnboundedReceiver<Command>,
-    ) -> Self {
+    pub(crate) fn new(acc: Accumulator, cluster: Cluster, inbox: Arc<Inbox>, room: Room) -> Self {
         let (events_tx, events) = mpsc::unbounded_channel();
         let drop_flush_timeout = acc.config().drop_flush_timeout;
         Driver {
             acc,
             cluster,
-            commands,
+            inbox,
             commands_open: true,
             events_tx,
             events,
-            pending: BTreeMap::new(),
+            pending: PendingSet::default(),
+            room,
+            released: (0, 0),
             flushes: Vec::new(),
             closing: None,
             drop_flush_timeout,
@@ -130,33 +239,58 @@ impl Driver {
 
     /// Runs until closed (by `close`, or by the last handle going away).
     pub(crate) async fn run(mut self) {
+        // Commands taken from the inbox, not yet carried out, and the chunks they
+        // came in once emptied.
+        let mut commands: VecDeque<Chunk> = VecDeque::new();
+        let mut spent: Vec<Chunk> = Vec::new();
         loop {
             let now = Instant::now();
             self.pump(now);
+            self.give_back();
             if self.finish_close(now) {
                 break;
+            }
+            // Request outcomes first (they make room), then a burst of commands.
+            let mut busy = false;
+            while let Ok(event) = self.events.try_recv() {
+                self.event(event);
+                busy = true;
+            }
+            if self.commands_open && commands.is_empty() {
+                let handles_gone = self.inbox.take(&mut commands, &mut spent);
+                if commands.is_empty() && handles_gone {
+                    self.commands_open = false;
+                    let timeout = self.drop_flush_timeout;
+                    self.start_close(timeout, None);
+                    continue;
+                }
+            }
+            if !commands.is_empty() {
+                // One clock read for the whole burst.
+                let now = Instant::now();
+                for _ in 0..COMMAND_BURST / inbox::CHUNK {
+                    let Some(mut chunk) = commands.pop_front() else {
+                        break;
+                    };
+                    for command in chunk.drain(..) {
+                        self.command(command, now);
+                    }
+                    spent.push(chunk);
+                }
+                busy = true;
+            }
+            if busy {
+                // Let the request tasks spawned here run (as awaiting a channel
+                // would), then go round again.
+                tokio::task::coop::consume_budget().await;
+                continue;
             }
             let mut wake = self.acc.poll_timeout(now.into_std()).map(Instant::from_std);
             if let Some(closing) = &self.closing {
                 wake = Some(wake.map_or(closing.deadline, |w| w.min(closing.deadline)));
             }
             tokio::select! {
-                command = self.commands.recv(), if self.commands_open => match command {
-                    Some(command) => {
-                        self.command(command);
-                        for _ in 1..COMMAND_BURST {
-                            match self.commands.try_recv() {
-                                Ok(command) => self.command(command),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    None => {
-                        self.commands_open = false;
-                        let timeout = self.drop_flush_timeout;
-                        self.start_close(timeout, None);
-                    }
-                },
+                () = self.inbox.notified(), if self.commands_open => {}
                 Some(event) = self.events.recv() => self.event(event),
                 () = sleep_until(wake) => {}
             }
@@ -164,8 +298,7 @@ impl Driver {
         tracing::debug!("producer driver stopped");
     }
 
-    fn command(&mut self, command: Command) {
-        let now = Instant::now();
+    fn command(&mut self, command: Command, now: Instant) {
         match command {
             Command::Send {
                 topic,
@@ -173,9 +306,10 @@ impl Driver {
                 record,
                 sent,
                 reply,
-                permits,
+                bytes,
             } => {
                 if self.closing.is_some() {
+                    self.release(bytes);
                     let _ = reply.send(Err(ProduceError::Closed));
                     return;
                 }
@@ -184,18 +318,14 @@ impl Driver {
                         .try_append(&topic, partition, record, sent.into_std(), now.into_std());
                 match appended {
                     Ok(id) => {
-                        self.pending.insert(
-                            id,
-                            Pending {
-                                reply,
-                                _permits: permits,
-                            },
-                        );
+                        self.pending.insert(id, Pending { reply, bytes });
                     }
                     Err(AppendError::Rejected(error)) => {
+                        self.release(bytes);
                         let _ = reply.send(Err(error));
                     }
                     Err(AppendError::Full(_)) => {
+                        self.release(bytes);
                         // The handle's semaphores keep the accumulator below its
                         // limits, so this means the two disagree: report, not lose.
                         let waited = now.saturating_duration_since(sent);
@@ -217,7 +347,20 @@ impl Driver {
 
     /// Ids below this belong to records already queued.
     fn next_mark(&self) -> u64 {
-        self.pending.last_key_value().map_or(0, |(id, _)| id.0 + 1)
+        self.pending.end()
+    }
+
+    /// Notes that a record with `bytes` byte permits has its outcome; see
+    /// [`Driver::give_back`].
+    fn release(&mut self, bytes: u32) {
+        self.released.0 += 1;
+        self.released.1 += bytes as usize;
+    }
+
+    /// Gives the permits of the records with outcomes back to the handles.
+    fn give_back(&mut self) {
+        let (messages, bytes) = std::mem::take(&mut self.released);
+        self.room.release(messages, bytes);
     }
 
     fn start_close(
@@ -319,11 +462,12 @@ impl Driver {
                     }
                 }
             }
-            if let Some(pending) = self.pending.remove(&delivery.id) {
+            if let Some(pending) = self.pending.remove(delivery.id) {
+                self.release(pending.bytes);
                 let _ = pending.reply.send(delivery.result);
             }
         }
-        let oldest = self.pending.first_key_value().map(|(id, _)| id.0);
+        let oldest = self.pending.first();
         let mut i = 0;
         while i < self.flushes.len() {
             if oldest.is_some_and(|o| o < self.flushes[i].mark) {
@@ -543,6 +687,38 @@ mod tests {
             isr: Vec::new(),
             error,
         }
+    }
+
+    #[test]
+    fn pending_set_is_a_window_of_ids() {
+        let pending = || Pending {
+            reply: oneshot::channel().0,
+            bytes: 1,
+        };
+        let mut set = PendingSet::default();
+        assert_eq!((set.first(), set.end(), set.len()), (None, 0, 0));
+        for id in 5..10 {
+            set.insert(MessageId(id), pending());
+        }
+        assert_eq!((set.first(), set.end(), set.len()), (Some(5), 10, 5));
+        assert!(set.remove(MessageId(7)).is_some());
+        assert!(set.remove(MessageId(7)).is_none(), "answered once");
+        assert!(set.remove(MessageId(4)).is_none());
+        assert!(set.remove(MessageId(10)).is_none());
+        assert!(set.remove(MessageId(5)).is_some());
+        assert_eq!((set.first(), set.end(), set.len()), (Some(6), 10, 3));
+        assert!(set.remove(MessageId(9)).is_some());
+        assert_eq!((set.first(), set.end()), (Some(6), 10), "marks stay valid");
+        assert!(set.remove(MessageId(6)).is_some());
+        assert!(set.remove(MessageId(8)).is_some());
+        assert!(set.is_empty());
+        assert_eq!((set.first(), set.end()), (None, 0));
+        // A gap (ids the accumulator rejected are never inserted).
+        set.insert(MessageId(12), pending());
+        set.insert(MessageId(14), pending());
+        assert_eq!((set.first(), set.end(), set.len()), (Some(12), 15, 2));
+        assert!(set.remove(MessageId(12)).is_some());
+        assert_eq!(set.first(), Some(14));
     }
 
     #[test]

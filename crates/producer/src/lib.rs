@@ -23,6 +23,7 @@ pub mod accumulator;
 mod config;
 mod driver;
 mod error;
+mod inbox;
 pub mod partitioner;
 mod producer;
 mod record;

@@ -3,17 +3,19 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flame_kafka_cluster::Cluster;
 use flame_kafka_codec::record_batch::BATCH_HEADER_LEN;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use crate::accumulator::Accumulator;
-use crate::driver::{Command, Driver};
+use crate::driver::{Command, Driver, Room};
+use crate::inbox::Inbox;
 use crate::{FlushError, ProduceError, ProducerConfig, ProducerRecord, RecordMetadata};
 
 /// A Kafka producer: batches records per partition and sends them to the partition
@@ -30,7 +32,7 @@ pub struct Producer {
 }
 
 struct Shared {
-    commands: mpsc::UnboundedSender<Command>,
+    inbox: Arc<Inbox>,
     /// Room for records: `queue.buffering.max.messages` permits.
     messages: Arc<Semaphore>,
     /// Room for bytes: `queue.buffering.max.kbytes` permits (one per byte).
@@ -38,6 +40,14 @@ struct Shared {
     /// The largest record accepted.
     max_record: usize,
     config: ProducerConfig,
+    clock: WallClock,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle is gone: the driver delivers what is queued and stops.
+        self.inbox.handles_gone();
+    }
 }
 
 impl std::fmt::Debug for Producer {
@@ -77,8 +87,7 @@ impl Producer {
     pub fn new(config: ProducerConfig, cluster: Cluster) -> Result<Producer, ProduceError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProduceError::NoRuntime)?;
         let acc = Accumulator::new(config.clone(), rand::random())?;
-        let (commands, rx) = mpsc::unbounded_channel();
-        runtime.spawn(Driver::new(acc, cluster, rx).run());
+        let inbox = Arc::new(Inbox::default());
         let queue_bytes = config.max_queued_bytes().min(Semaphore::MAX_PERMITS);
         let max_record = config
             .message_max_bytes
@@ -88,13 +97,21 @@ impl Producer {
         let messages = config
             .queue_buffering_max_messages
             .min(Semaphore::MAX_PERMITS);
+        let messages = Arc::new(Semaphore::new(messages));
+        let bytes = Arc::new(Semaphore::new(queue_bytes));
+        let room = Room {
+            messages: Arc::clone(&messages),
+            bytes: Arc::clone(&bytes),
+        };
+        runtime.spawn(Driver::new(acc, cluster, Arc::clone(&inbox), room).run());
         Ok(Producer {
             shared: Arc::new(Shared {
-                commands,
-                messages: Arc::new(Semaphore::new(messages)),
-                bytes: Arc::new(Semaphore::new(queue_bytes)),
+                inbox,
+                messages,
+                bytes,
                 max_record,
                 config,
+                clock: WallClock::new(),
             }),
         })
     }
@@ -120,7 +137,7 @@ impl Producer {
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ProduceError> {
         let sent = Instant::now();
         let shared = &self.shared;
-        if shared.commands.is_closed() {
+        if shared.inbox.is_closed() {
             return Err(ProduceError::Closed);
         }
         let size = record.size_hint();
@@ -134,44 +151,86 @@ impl Producer {
                 max: shared.max_record,
             });
         };
+        // Fast path: room is there now, so no timer and no clock read for the wait.
+        // The permits are forgotten here and given back by the driver (in bulk)
+        // when the record's outcome is known.
+        let fast = match shared.messages.try_acquire() {
+            Ok(message) => match shared.bytes.try_acquire_many(byte_permits) {
+                Ok(bytes) => {
+                    bytes.forget();
+                    message.forget();
+                    true
+                }
+                Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
+                // The message permit goes back; the slow path waits for both.
+                Err(TryAcquireError::NoPermits) => false,
+            },
+            Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
+            Err(TryAcquireError::NoPermits) => false,
+        };
+        let stamp = if fast {
+            // No wait: the time of `send` is the time now, without reading a clock
+            // again.
+            shared.clock.millis_at(sent)
+        } else {
+            self.wait_for_room(byte_permits, sent, &record.topic)
+                .await?;
+            now_millis()
+        };
+        let (topic, partition, record) = record.into_record(stamp);
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Send {
+            topic,
+            partition,
+            record,
+            sent,
+            reply,
+            bytes: byte_permits,
+        };
+        if !shared.inbox.push(command) {
+            // The driver is gone: nobody will give the permits back, and nobody
+            // needs them any more.
+            return Err(ProduceError::Closed);
+        }
+        Ok(DeliveryFuture { rx })
+    }
+
+    /// The slow path of [`Producer::send`]: waits for a message permit and
+    /// `byte_permits` byte permits, at most `message.timeout.ms` from `sent`, and
+    /// forgets them (the driver gives them back with the record's outcome).
+    async fn wait_for_room(
+        &self,
+        byte_permits: u32,
+        sent: Instant,
+        topic: &str,
+    ) -> Result<(), ProduceError> {
+        let shared = &self.shared;
         let room = async {
-            let message = Arc::clone(&shared.messages).acquire_owned().await;
-            let bytes = Arc::clone(&shared.bytes)
-                .acquire_many_owned(byte_permits)
-                .await;
+            let message = shared.messages.acquire().await;
+            let bytes = shared.bytes.acquire_many(byte_permits).await;
             match (message, bytes) {
-                (Ok(m), Ok(b)) => Ok((m, b)),
+                (Ok(m), Ok(b)) => {
+                    m.forget();
+                    b.forget();
+                    Ok(())
+                }
                 _ => Err(ProduceError::Closed),
             }
         };
         let timeout = shared.config.message_timeout;
-        let permits: (OwnedSemaphorePermit, OwnedSemaphorePermit) = if timeout.is_zero() {
-            room.await?
-        } else {
-            match tokio::time::timeout(timeout, room).await {
-                Ok(permits) => permits?,
-                Err(_) => {
-                    return Err(ProduceError::QueueFull {
-                        topic: record.topic,
-                        waited: timeout,
-                    })
-                }
-            }
+        if timeout.is_zero() {
+            return room.await;
+        }
+        let Some(deadline) = sent.checked_add(timeout) else {
+            return room.await;
         };
-        let (topic, partition, record) = record.into_record(now_millis());
-        let (reply, rx) = oneshot::channel();
-        shared
-            .commands
-            .send(Command::Send {
-                topic,
-                partition,
-                record,
-                sent,
-                reply,
-                permits,
-            })
-            .map_err(|_| ProduceError::Closed)?;
-        Ok(DeliveryFuture { rx })
+        match tokio::time::timeout_at(deadline, room).await {
+            Ok(result) => result,
+            Err(_) => Err(ProduceError::QueueFull {
+                topic: topic.to_owned(),
+                waited: timeout,
+            }),
+        }
     }
 
     /// Sends everything queued now without waiting for `linger.ms`, and returns once
@@ -182,7 +241,7 @@ impl Producer {
     /// same errors), or holding [`ProduceError::Closed`] if the producer is closed.
     pub async fn flush(&self) -> Result<(), FlushError> {
         let (reply, rx) = oneshot::channel();
-        if self.shared.commands.send(Command::Flush { reply }).is_err() {
+        if !self.shared.inbox.push(Command::Flush { reply }) {
             return Err(closed());
         }
         rx.await.unwrap_or_else(|_| Err(closed()))
@@ -197,12 +256,7 @@ impl Producer {
     /// undelivered when `timeout` ran out.
     pub async fn close(self, timeout: Duration) -> Result<(), FlushError> {
         let (reply, rx) = oneshot::channel();
-        if self
-            .shared
-            .commands
-            .send(Command::Close { timeout, reply })
-            .is_err()
-        {
+        if !self.shared.inbox.push(Command::Close { timeout, reply }) {
             return Err(closed());
         }
         rx.await.unwrap_or_else(|_| Err(closed()))
@@ -221,4 +275,80 @@ fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// How long a [`WallClock`] trusts its anchor before reading the system clock
+/// again (so that adjustments of the system clock are followed within this).
+const RESYNC_NANOS: i64 = 10_000_000;
+
+/// The system clock, read through the monotonic reading `send` takes anyway: one
+/// clock read per record instead of two. Re-anchored on the system clock every
+/// [`RESYNC_NANOS`]; between anchors the two clocks drift apart by microseconds
+/// at most, well below the milliseconds of a Kafka timestamp.
+struct WallClock {
+    base: Instant,
+    /// System-clock nanoseconds since the epoch minus monotonic nanoseconds since
+    /// `base`, at the last anchor.
+    offset: AtomicI64,
+    /// Monotonic nanoseconds since `base` at the last anchor.
+    anchored: AtomicI64,
+}
+
+impl WallClock {
+    fn new() -> Self {
+        WallClock {
+            base: Instant::now(),
+            offset: AtomicI64::new(0),
+            anchored: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    fn since_base(&self, at: Instant) -> i64 {
+        i64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(i64::MAX)
+    }
+
+    /// Milliseconds since the Unix epoch at `at`, a monotonic instant just read
+    /// (0 if the system clock is before the epoch).
+    fn millis_at(&self, at: Instant) -> i64 {
+        let mono = self.since_base(at);
+        // Relaxed: a thread may pair a fresh `anchored` with the previous `offset`
+        // (or the reverse); both anchors are valid, so the result is as good.
+        let offset = if mono.saturating_sub(self.anchored.load(Ordering::Relaxed)) > RESYNC_NANOS {
+            let now = self.since_base(Instant::now());
+            let offset = now_nanos().saturating_sub(now);
+            self.offset.store(offset, Ordering::Relaxed);
+            self.anchored.store(now, Ordering::Relaxed);
+            offset
+        } else {
+            self.offset.load(Ordering::Relaxed)
+        };
+        offset.saturating_add(mono).max(0) / 1_000_000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_follows_the_system_clock() {
+        let clock = WallClock::new();
+        for _ in 0..1000 {
+            let before = now_millis();
+            let stamp = clock.millis_at(Instant::now());
+            let after = now_millis();
+            // One millisecond of slack for the rounding of the anchor.
+            assert!(
+                before - 1 <= stamp && stamp <= after + 1,
+                "{before} <= {stamp} <= {after}"
+            );
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! What the application sends ([`ProducerRecord`]) and what it learns once a record
 //! is written ([`RecordMetadata`]).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use flame_kafka_codec::record_batch::{record_size_hint, Header, Record};
 
@@ -93,8 +95,8 @@ impl ProducerRecord {
 /// Where a record was written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by every record of the topic: no allocation per record).
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The record's offset; -1 when unknown (`acks=0`, or a duplicate the broker

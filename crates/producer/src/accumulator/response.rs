@@ -129,7 +129,7 @@ impl Accumulator {
         self.release(batch.ids.len(), batch.bytes);
         for (i, (id, record)) in batch.ids.into_iter().zip(batch.records).enumerate() {
             let metadata = RecordMetadata {
-                topic: name.to_string(),
+                topic: Arc::clone(name),
                 partition,
                 offset: if base_offset >= 0 {
                     base_offset.saturating_add(i as i64)

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flame_kafka_codec::KafkaCode;
 
@@ -50,13 +50,14 @@ impl Accumulator {
     /// Puts `queued` on its partition's queue, or on the topic's wait list when the
     /// topic's partitions are not known yet.
     pub(super) fn route(&mut self, name: &Arc<str>, queued: Queued, now: Instant) {
-        let Some(count) = self.topics.get(name).map(|t| t.partitions.len() as i32) else {
+        let java = self.config.partitioner == Partitioner::Java;
+        let linger = self.config.sticky_partitioning_linger;
+        let Some(topic) = self.topics.get_mut(name) else {
             return;
         };
+        let count = topic.partitions.len() as i32;
         if count == 0 {
-            if let Some(topic) = self.topics.get_mut(name) {
-                topic.unrouted.push_back(queued);
-            }
+            topic.unrouted.push_back(queued);
             return;
         }
         let partition = match queued.partition {
@@ -75,12 +76,14 @@ impl Accumulator {
                 match self.config.partitioner.place(key, count) {
                     Placement::Partition(p) => p,
                     Placement::Random => self.random_partition(name, None),
-                    Placement::Sticky => self.sticky_partition(name, now),
+                    Placement::Sticky => match current_sticky(topic, java, linger, now) {
+                        Some(p) => p,
+                        None => self.sticky_partition(name, now),
+                    },
                 }
             }
         };
         let max_batch = self.config.max_batch_bytes();
-        let java = self.config.partitioner == Partitioner::Java;
         let Some(topic) = self.topics.get_mut(name) else {
             return;
         };
@@ -128,12 +131,10 @@ impl Accumulator {
     pub(super) fn sticky_partition(&mut self, name: &Arc<str>, now: Instant) -> i32 {
         let java = self.config.partitioner == Partitioner::Java;
         let linger = self.config.sticky_partitioning_linger;
-        let current = self.topics.get(name).and_then(|t| {
-            let (p, since) = t.sticky?;
-            let led = t.partitions.get(p as usize)?.leader.is_some();
-            let fresh = java || now < since + linger;
-            (led && fresh).then_some(p)
-        });
+        let current = self
+            .topics
+            .get(name)
+            .and_then(|t| current_sticky(t, java, linger, now));
         if let Some(p) = current {
             return p;
         }
@@ -284,4 +285,13 @@ impl Accumulator {
             self.fail_queued(queued, error.clone());
         }
     }
+}
+
+/// `topic`'s sticky partition, if it is still the one to use: it has a leader and,
+/// for librdkafka's partitioner, `sticky.partitioning.linger.ms` has not run out.
+fn current_sticky(topic: &Topic, java: bool, linger: Duration, now: Instant) -> Option<i32> {
+    let (p, since) = topic.sticky?;
+    let led = topic.partitions.get(p as usize)?.leader.is_some();
+    let fresh = java || now < since + linger;
+    (led && fresh).then_some(p)
 }

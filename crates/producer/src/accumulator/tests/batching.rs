@@ -25,12 +25,7 @@ fn linger_holds_a_batch_until_it_ends() {
     s.answer(&req, None);
     let meta = s.outcome(id).as_ref().unwrap();
     assert_eq!(
-        (
-            meta.topic.as_str(),
-            meta.partition,
-            meta.offset,
-            meta.timestamp
-        ),
+        (&*meta.topic, meta.partition, meta.offset, meta.timestamp),
         ("t", 0, 0, 1000)
     );
     assert!(s.acc.is_empty());

@@ -1,0 +1,122 @@
+//! The queue from the [`Producer`](crate::Producer) handles to the driver task.
+//!
+//! A mutex-guarded queue of fixed-size chunks that the driver takes whole, plus a
+//! [`Notify`] that is signalled only when the queue goes from empty to non-empty.
+//! Compared with an unbounded mpsc channel this costs one short lock and one move
+//! per command, the driver is woken once per burst rather than once per record,
+//! and emptied chunks come back for reuse (a few are kept), so a steady stream
+//! allocates nothing while memory still follows the backlog.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::driver::Command;
+
+/// Commands per chunk.
+pub(crate) const CHUNK: usize = 128;
+
+/// Empty chunks kept for reuse.
+const SPARE_CHUNKS: usize = 32;
+
+/// A run of commands, in order; at most [`CHUNK`].
+pub(crate) type Chunk = Vec<Command>;
+
+#[derive(Default)]
+struct State {
+    /// Non-empty chunks, in order.
+    queue: VecDeque<Chunk>,
+    spare: Vec<Chunk>,
+    /// Every handle is gone: the driver delivers what is queued and stops.
+    handles_gone: bool,
+}
+
+/// See the module documentation.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    state: Mutex<State>,
+    notify: Notify,
+    /// The driver stopped: commands are refused.
+    driver_gone: AtomicBool,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the queue is
+        // still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `command` for the driver. Returns false (and drops `command`) if
+    /// the driver stopped.
+    pub(crate) fn push(&self, command: Command) -> bool {
+        let was_empty = {
+            let mut state = self.lock();
+            // Read under the lock: `driver_stopped` sets it under the lock too, so
+            // a command is either refused here or dropped there.
+            if self.driver_gone.load(Ordering::Relaxed) {
+                drop(state);
+                drop(command);
+                return false;
+            }
+            let was_empty = state.queue.is_empty();
+            match state.queue.back_mut() {
+                Some(chunk) if chunk.len() < CHUNK => chunk.push(command),
+                _ => {
+                    let mut chunk = state
+                        .spare
+                        .pop()
+                        .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+                    chunk.push(command);
+                    state.queue.push_back(chunk);
+                }
+            }
+            was_empty
+        };
+        if was_empty {
+            self.notify.notify_one();
+        }
+        true
+    }
+
+    /// Whether the driver stopped.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.driver_gone.load(Ordering::Relaxed)
+    }
+
+    /// Every handle is gone (the last [`Producer`](crate::Producer) clone dropped).
+    pub(crate) fn handles_gone(&self) {
+        self.lock().handles_gone = true;
+        self.notify.notify_one();
+    }
+
+    /// Moves every queued chunk to the back of `into`, and takes the emptied
+    /// chunks in `spent` back for reuse. Returns whether every handle is gone (then
+    /// nothing more will come once this returned nothing).
+    pub(crate) fn take(&self, into: &mut VecDeque<Chunk>, spent: &mut Vec<Chunk>) -> bool {
+        let mut state = self.lock();
+        into.extend(state.queue.drain(..));
+        let room = SPARE_CHUNKS.saturating_sub(state.spare.len());
+        state.spare.extend(spent.drain(..).take(room));
+        state.handles_gone
+    }
+
+    /// Resolves after a [`Inbox::push`] to an empty queue (or
+    /// [`Inbox::handles_gone`]) since the last time it resolved.
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// The driver stopped: refuse new commands; the queued ones are dropped (their
+    /// futures report [`ProduceError::Closed`](crate::ProduceError::Closed)).
+    pub(crate) fn driver_stopped(&self) {
+        let dropped = {
+            let mut state = self.lock();
+            self.driver_gone.store(true, Ordering::Relaxed);
+            std::mem::take(&mut state.queue)
+        };
+        drop(dropped);
+    }
+}
