@@ -698,7 +698,7 @@ fn describe_groups(v: i16, full: bool) -> DescribeGroupsResponse {
         let mut m = DescribedGroupMember::default()
             .with_member_id(s(id))
             .with_client_id(s("client"))
-            .with_client_host(s("/10.0.0.1"))
+            .with_client_host(s("/127.0.0.1"))
             .with_member_metadata(blob(40))
             .with_member_assignment(blob(130));
         if v >= 4 {
