@@ -619,12 +619,17 @@ fn peer_batches_read_by_codec_live() {
                 })
                 .collect()
         };
-        assert_eq!(
-            layout(&infos),
-            layout(&fixture.batches),
-            "live batches vs fixture {}",
-            fixture.file
-        );
+        // The Java client batches these records the same way every time; librdkafka
+        // sometimes splits a run into more batches (and then sends the small ones
+        // uncompressed), so for it only the records are compared (by check_batches).
+        if peer == Peer::Java {
+            assert_eq!(
+                layout(&infos),
+                layout(&fixture.batches),
+                "live batches vs fixture {}",
+                fixture.file
+            );
+        }
     });
 }
 
