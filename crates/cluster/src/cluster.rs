@@ -154,11 +154,8 @@ impl Cluster {
         R::Response: 'static,
     {
         let timeout = self.inner.config.request_timeout;
-        let result = self
-            .exchange::<R, _>(broker, purpose, LaneId::SHARED, timeout, |_| request)
-            .await;
-        self.after_error(result.as_ref().err());
-        result
+        self.exchange_then_refresh::<R, _>(broker, purpose, LaneId::SHARED, timeout, |_| request)
+            .await
     }
 
     /// Like [`Cluster::send`], but builds the request for the negotiated version.
@@ -203,11 +200,8 @@ impl Cluster {
         R: Request,
         R::Response: 'static,
     {
-        let result = self
-            .exchange::<R, R>(broker, purpose, LaneId::SHARED, timeout, build)
-            .await;
-        self.after_error(result.as_ref().err());
-        result
+        self.exchange_then_refresh::<R, R>(broker, purpose, LaneId::SHARED, timeout, build)
+            .await
     }
 
     /// A [`Lane`]: connections of the caller's own for `purpose` (one per broker,
@@ -408,6 +402,29 @@ impl Cluster {
             .send_timeout(version, request.borrow(), timeout)
             .await?;
         Ok((response, version))
+    }
+
+    /// [`Cluster::exchange`], then [`Cluster::after_error`]: what every public send
+    /// does (the metadata refresh itself uses `exchange` alone, so that its failures
+    /// schedule no further refresh).
+    pub(crate) async fn exchange_then_refresh<R, B>(
+        &self,
+        broker: BrokerId,
+        purpose: Purpose,
+        lane: LaneId,
+        timeout: Duration,
+        build: impl FnOnce(i16) -> B,
+    ) -> Result<(R::Response, i16), ClusterError>
+    where
+        R: Request,
+        R::Response: 'static,
+        B: std::borrow::Borrow<R>,
+    {
+        let result = self
+            .exchange::<R, B>(broker, purpose, lane, timeout, build)
+            .await;
+        self.after_error(result.as_ref().err());
+        result
     }
 
     /// Closes (and forgets) every connection of `lane`.

@@ -111,11 +111,9 @@ impl Lane {
         R::Response: 'static,
     {
         let inner = &*self.inner;
-        let result = inner
+        inner
             .cluster
-            .exchange::<R, R>(broker, inner.purpose, inner.id, timeout, build)
-            .await;
-        inner.cluster.after_error(result.as_ref().err());
-        result
+            .exchange_then_refresh::<R, R>(broker, inner.purpose, inner.id, timeout, build)
+            .await
     }
 }
