@@ -331,6 +331,9 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 share.coordinator.state.topic.num.partitions=5
 group.initial.rebalance.delay.ms=0
+# Tests write records with historic timestamps (2001, 2022...); time-based retention
+# would delete them at its next check (every 5 min) while a test still reads them.
+log.retention.ms=-1
 EOF
         if [[ $node == single ]]; then security_properties; fi
     } > "$dir/server.properties"
