@@ -408,6 +408,11 @@ impl Driver {
             let _ = reply.send(Err(fatal.clone()));
         } else if self.closed {
             let _ = reply.send(Err(ConsumeError::Closed));
+        } else if let Some((tp, _)) = offsets.iter().find(|(tp, _)| !self.offsets.contains(tp)) {
+            // The partition moved on (e.g. a callback outlived a hand-over that
+            // timed out): its new owner's commits must not be overwritten.
+            let tp = tp.clone();
+            let _ = reply.send(Err(ConsumeError::NotAssigned { tp }));
         } else {
             let op = self.group.commit(offsets.clone(), now);
             self.commits.insert(op, (offsets, Some(reply)));

@@ -110,6 +110,14 @@ pub enum ConsumeError {
         /// The error.
         code: KafkaCode,
     },
+    /// A commit named a partition this consumer does not own (any more): a
+    /// rebalance gave it to another member, whose progress a commit from here
+    /// could overwrite. Nothing was sent.
+    #[error("commit of {tp} not sent: the partition is not assigned to this consumer")]
+    NotAssigned {
+        /// The partition.
+        tp: crate::TopicPartition,
+    },
     /// The application did not poll within `max.poll.interval.ms`; the member left
     /// the group and lost its partitions, and is rejoining.
     #[error("max.poll.interval.ms exceeded: left the group, rejoining")]
@@ -139,7 +147,10 @@ impl ConsumeError {
             ConsumeError::Fetch(e) => matches!(e, crate::FetchError::Corrupt { .. }),
             ConsumeError::Commit { code, .. } => code.is_retriable() || rejoin_resolves(*code),
             ConsumeError::PollIntervalExceeded => true,
-            ConsumeError::Config { .. } | ConsumeError::NoRuntime | ConsumeError::Closed => false,
+            ConsumeError::NotAssigned { .. }
+            | ConsumeError::Config { .. }
+            | ConsumeError::NoRuntime
+            | ConsumeError::Closed => false,
         }
     }
 

@@ -1063,3 +1063,46 @@ async fn handover_gives_up_waiting_before_the_rebalance_timeout() {
     );
     a.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_for_a_partition_moved_to_another_member_is_refused() {
+    let cluster = cluster().await;
+    let topic = topic(&cluster, 2).await;
+    for p in 0..2 {
+        produce(&cluster, &topic, p, &[format!("p{p}")]).await;
+    }
+    let group = unique("g-moved");
+    let mut manual = config(&group);
+    manual.enable_auto_commit = false;
+
+    // A alone owns both partitions and finishes one record of each.
+    let a = Consumer::new(manual.clone(), cluster.clone(), vec![topic.clone()]).unwrap();
+    let records = take(&a, 2).await;
+    for r in &records {
+        a.mark_record_done(r);
+    }
+    // B joins: each ends up with one partition.
+    let b = Arc::new(Consumer::new(manual, own_cluster().await, vec![topic.clone()]).unwrap());
+    let drained = drain(b.clone());
+    await_split(&[&a, &b], &topic, 2, &[1, 1]).await;
+
+    let owned: BTreeSet<TopicPartition> = a.assignment().await.unwrap().into_iter().collect();
+    let (kept, moved): (Vec<_>, Vec<_>) = records
+        .iter()
+        .partition(|r| owned.contains(&TopicPartition::new(topic.as_str(), r.partition)));
+    let (kept, moved) = (kept[0], moved[0]);
+    match a.commit_record(moved).await {
+        Err(e @ ConsumeError::NotAssigned { .. }) => {
+            assert!(!e.is_retriable(), "{e}");
+            assert!(e.to_string().contains(topic.as_str()), "{e}");
+        }
+        other => panic!("commit of the moved partition: {other:?}"),
+    }
+    a.commit_record(kept).await.expect("commit of the kept partition");
+
+    b.close().await.unwrap();
+    let b_got = drained.await.unwrap();
+    assert_eq!(b_got.len(), 1, "B reads the moved partition's record again");
+    assert_eq!(b_got[0].partition, moved.partition);
+    a.close().await.unwrap();
+}
