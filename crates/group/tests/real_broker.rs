@@ -1098,7 +1098,9 @@ async fn a_commit_for_a_partition_moved_to_another_member_is_refused() {
         }
         other => panic!("commit of the moved partition: {other:?}"),
     }
-    a.commit_record(kept).await.expect("commit of the kept partition");
+    a.commit_record(kept)
+        .await
+        .expect("commit of the kept partition");
 
     b.close().await.unwrap();
     let b_got = drained.await.unwrap();
