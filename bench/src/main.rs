@@ -30,7 +30,15 @@ use spec::{Client, Kind, Spec};
 /// The error type of the benchmark code.
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// With `--features dhat-heap`, every allocation is tracked (see Cargo.toml).
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() {
+    // `DHAT=1`: write dhat-heap.json (peak heap by allocation site) on exit.
+    #[cfg(feature = "dhat-heap")]
+    let profiler = std::env::var_os("DHAT").map(|_| dhat::Profiler::new_heap());
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("child") => child(&args[1..]),
@@ -79,6 +87,8 @@ fn main() {
             }
         },
     };
+    #[cfg(feature = "dhat-heap")]
+    drop(profiler);
     std::process::exit(code);
 }
 

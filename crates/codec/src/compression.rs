@@ -1,7 +1,8 @@
 //! Record-batch compression, all pure Rust: gzip (flate2 on zlib-rs), snappy (the
 //! xerial framing the Java client writes, and raw blocks as some clients write),
 //! lz4 (the frame format with independent 64 KiB blocks, as Java and librdkafka
-//! write) and zstd (ruzstd, which encodes at its fastest level only).
+//! write) and zstd (ruzstd, which encodes at its fastest level only; with the opt-in
+//! `zstd-c` feature, libzstd at any level).
 //!
 //! Decompression is always bounded: output larger than the caller's limit is an
 //! error ([`CodecError::DecompressedTooLarge`]), so a small batch cannot expand
@@ -73,7 +74,8 @@ impl Compression {
     }
 
     /// Compresses `input`, appending to `out`. `level` applies to gzip (0–9, default
-    /// 6); the other codecs have one level here (zstd: ruzstd's fastest, ~level 1).
+    /// 6) and, with the `zstd-c` feature, to zstd (1–22; 0 or none: 3); the other
+    /// codecs have one level here (zstd without `zstd-c`: ruzstd's fastest, ~level 1).
     ///
     /// # Errors
     /// [`CodecError::Compress`] if the encoder fails (it does not on in-memory data).
@@ -107,10 +109,7 @@ impl Compression {
                     reason: e.to_string(),
                 })?;
             }
-            Compression::Zstd => {
-                // Only `Fastest` is implemented by ruzstd; other levels panic.
-                ruzstd::encoding::compress(input, out, ruzstd::encoding::CompressionLevel::Fastest);
-            }
+            Compression::Zstd => zstd_compress(input, level, out)?,
         }
         Ok(())
     }
@@ -231,7 +230,46 @@ fn snappy_err(reason: &str) -> CodecError {
     }
 }
 
+/// zstd through libzstd (feature `zstd-c`), at `level` (0 or none: libzstd's
+/// default, 3; at most 22).
+#[cfg(feature = "zstd-c")]
+fn zstd_compress(input: &[u8], level: Option<u32>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    // libzstd reads 0 as its default level (3).
+    let level = level.map_or(zstd::DEFAULT_COMPRESSION_LEVEL, |l| {
+        i32::try_from(l.min(22)).unwrap_or(zstd::DEFAULT_COMPRESSION_LEVEL)
+    });
+    let compressed = zstd::bulk::compress(input, level).map_err(|e| CodecError::Compress {
+        codec: "zstd",
+        reason: e.to_string(),
+    })?;
+    out.extend_from_slice(&compressed);
+    Ok(())
+}
+
+/// zstd through ruzstd, which implements only its fastest level (~zstd level 1):
+/// `level` is ignored.
+#[cfg(not(feature = "zstd-c"))]
+#[allow(clippy::unnecessary_wraps)] // the same signature as the `zstd-c` one
+fn zstd_compress(input: &[u8], _level: Option<u32>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    // Other levels are not implemented by ruzstd (they panic).
+    ruzstd::encoding::compress(input, out, ruzstd::encoding::CompressionLevel::Fastest);
+    Ok(())
+}
+
+/// Zstandard through libzstd (feature `zstd-c`): one or more frames back to back,
+/// with a bounded read.
+#[cfg(feature = "zstd-c")]
+fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(input).map_err(|e| CodecError::Decompress {
+            codec: "zstd",
+            reason: e.to_string(),
+        })?;
+    read_bounded("zstd", decoder, limit)
+}
+
 /// Zstandard: one or more frames back to back, each decoded with a bounded read.
+#[cfg(not(feature = "zstd-c"))]
 fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     let mut source = input;
     let mut out = Vec::new();
@@ -315,6 +353,61 @@ mod tests {
                 let _ = codec.decompress(garbage, 1 << 16);
             }
         }
+    }
+
+    #[test]
+    fn zstd_reads_frames_back_to_back() {
+        let (a, b) = (sample(5000), sample(300));
+        let mut packed = Vec::new();
+        Compression::Zstd.compress(&a, None, &mut packed).unwrap();
+        Compression::Zstd.compress(&b, None, &mut packed).unwrap();
+        let out = Compression::Zstd.decompress(&packed, 1 << 20).unwrap();
+        assert_eq!(out, [a, b].concat());
+    }
+
+    /// With libzstd, levels apply, and each implementation reads the other's frames.
+    #[cfg(feature = "zstd-c")]
+    #[test]
+    fn zstd_c_levels_apply_and_frames_interoperate_with_ruzstd() {
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("record {} of a batch; ", i % 977).into_bytes())
+            .collect();
+        let mut fast = Vec::new();
+        let mut strong = Vec::new();
+        Compression::Zstd
+            .compress(&text, Some(1), &mut fast)
+            .unwrap();
+        Compression::Zstd
+            .compress(&text, Some(19), &mut strong)
+            .unwrap();
+        assert!(
+            strong.len() < fast.len(),
+            "{} !< {}",
+            strong.len(),
+            fast.len()
+        );
+        // libzstd's frame, read by ruzstd.
+        let mut source = strong.as_slice();
+        let mut decoder = ruzstd::decoding::StreamingDecoder::new(&mut source).unwrap();
+        let mut out = Vec::new();
+        decoder.read_to_end(&mut out).unwrap();
+        assert_eq!(out, text);
+        // ruzstd's frame, read by libzstd.
+        let mut by_ruzstd = Vec::new();
+        ruzstd::encoding::compress(
+            text.as_slice(),
+            &mut by_ruzstd,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let limit = text.len();
+        assert_eq!(
+            Compression::Zstd.decompress(&by_ruzstd, limit).unwrap(),
+            text
+        );
+        assert!(matches!(
+            Compression::Zstd.decompress(&by_ruzstd, limit - 1),
+            Err(CodecError::DecompressedTooLarge { .. })
+        ));
     }
 
     #[test]
