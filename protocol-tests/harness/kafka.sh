@@ -335,7 +335,14 @@ group.initial.rebalance.delay.ms=0
 # would delete them at its next check (every 5 min) while a test still reads them.
 log.retention.ms=-1
 EOF
-        if [[ $node == single ]]; then security_properties; fi
+        if [[ $node == single ]]; then
+            security_properties
+        else
+            # One rack per node, and leaders that name a replica in the consumer's
+            # rack to read from (KIP-392, tested by the fetch-from-follower test).
+            echo "broker.rack=r$id"
+            echo "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+        fi
     } > "$dir/server.properties"
 }
 

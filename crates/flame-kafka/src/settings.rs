@@ -215,6 +215,9 @@ pub(crate) fn consumer(config: &Config) -> Result<ConsumerConfig, ConfigError> {
     };
     c.check_crcs = config.bool("check.crcs");
     c.retry_backoff = config.millis("retry.backoff.ms");
+    c.client_rack = config.str("client.rack").map(str::to_owned);
+    // As the Java client: a follower named for reading is trusted as long as metadata.
+    c.read_replica_ttl = config.millis("topic.metadata.refresh.interval.ms");
     if c.heartbeat_interval >= c.session_timeout {
         return Err(conflict(
             "heartbeat.interval.ms",

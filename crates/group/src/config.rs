@@ -105,8 +105,15 @@ pub struct ConsumerConfig {
     /// `default.api.timeout.ms` (Java): how long commits and committed-offset
     /// lookups keep retrying. Default 60 000 ms.
     pub default_api_timeout: Duration,
-    /// `client.rack`. Default none.
+    /// `client.rack`: this consumer's rack, sent in subscriptions (rack-aware
+    /// assignment) and with every Fetch, so that brokers with a
+    /// `replica.selector.class` can name a replica in the same rack to read from
+    /// (KIP-392, fetching from followers). Default none: always the leader.
     pub client_rack: Option<String>,
+    /// How long a follower the leader named for reading stays in use before the
+    /// leader is asked again (the Java client uses `metadata.max.age.ms`). Default
+    /// 300 000 ms.
+    pub read_replica_ttl: Duration,
     /// `max.poll.records` (Java): the most records [`crate::Consumer::poll_batch`]
     /// returns at once. Default 500.
     pub max_poll_records: usize,
@@ -139,6 +146,7 @@ impl ConsumerConfig {
             retry_backoff: Duration::from_millis(100),
             default_api_timeout: Duration::from_millis(60_000),
             client_rack: None,
+            read_replica_ttl: Duration::from_millis(300_000),
             max_poll_records: 500,
         }
     }
@@ -210,6 +218,8 @@ impl ConsumerConfig {
             offset_reset: self.auto_offset_reset,
             check_crcs: self.check_crcs,
             retry_backoff: self.retry_backoff,
+            rack: self.client_rack.as_deref().map(Arc::from),
+            read_replica_ttl: self.read_replica_ttl,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The fetcher's settings, requests, answers and errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,6 +62,13 @@ pub struct FetchSettings {
     pub check_crcs: bool,
     /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `client.rack`: sent with every Fetch, so that a broker configured with a
+    /// `replica.selector.class` can name a replica in this rack to read from
+    /// (KIP-392). `None`: always read from the leader.
+    pub rack: Option<Arc<str>>,
+    /// How long a replica the leader named stays the one to read from before the
+    /// leader is asked again (`metadata.max.age.ms`, as the Java client does).
+    pub read_replica_ttl: Duration,
 }
 
 /// A partition-level problem the application should hear about.
@@ -143,4 +151,6 @@ pub struct FetchedPartition {
     pub aborted: Vec<AbortedTxn>,
     /// The record batches.
     pub records: Bytes,
+    /// The replica the leader wants this partition read from (KIP-392), if any.
+    pub preferred_read_replica: Option<NodeId>,
 }

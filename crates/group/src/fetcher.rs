@@ -54,6 +54,8 @@ struct PartState {
     /// Parked until the driver refreshes metadata.
     awaiting_metadata: bool,
     retry_at: Option<Instant>,
+    /// The replica the leader named to read from (KIP-392), until when.
+    read_replica: Option<(NodeId, Instant)>,
 }
 
 #[derive(Debug)]
@@ -151,6 +153,7 @@ impl Fetcher {
                 buffered: 0,
                 awaiting_metadata: false,
                 retry_at: None,
+                read_replica: None,
             },
         );
     }
@@ -265,9 +268,18 @@ impl Fetcher {
             let Some((offset, list)) = wants else {
                 continue;
             };
-            let Some((node, epoch)) = leader(tp) else {
+            let Some((leader_node, epoch)) = leader(tp) else {
                 p.awaiting_metadata = true;
                 continue;
+            };
+            // Records come from the replica the leader named, while that holds;
+            // offsets are always asked of the leader.
+            if p.read_replica.is_some_and(|(_, until)| now >= until) {
+                p.read_replica = None;
+            }
+            let node = match p.read_replica {
+                Some((replica, _)) if !list => replica,
+                _ => leader_node,
             };
             if list {
                 let timestamp = if self.settings.offset_reset == OffsetReset::Earliest {
@@ -441,8 +453,24 @@ impl Fetcher {
                 continue;
             };
             if let Some(code) = data.error {
+                if p.read_replica.take().is_some() {
+                    // The follower cannot serve this (it lags, or is no longer a
+                    // replica): back to the leader, which decides what it means.
+                    tracing::debug!(%tp, node = %flight.node, %code, "reading from the leader again");
+                    continue;
+                }
                 self.partition_error(&tp, offset, code, now);
                 continue;
+            }
+            match data.preferred_read_replica {
+                Some(replica) if replica != flight.node => {
+                    tracing::debug!(%tp, %replica, "the leader names a replica to read from");
+                    p.read_replica = Some((replica, now + self.settings.read_replica_ttl));
+                }
+                Some(_) => {}
+                // Named by a follower, `None` means nothing; by the leader, read from it.
+                None if p.read_replica.is_some_and(|(r, _)| r == flight.node) => {}
+                None => p.read_replica = None,
             }
             let aborted = (self.settings.isolation == Isolation::ReadCommitted)
                 .then_some(data.aborted.as_slice());
@@ -552,6 +580,7 @@ impl Fetcher {
                     if let Some(p) = self.partitions.get_mut(&tp) {
                         p.retry_at = Some(now + self.settings.retry_backoff);
                         p.awaiting_metadata = true;
+                        p.read_replica = None;
                     }
                 }
             }

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +18,8 @@ fn settings() -> FetchSettings {
         offset_reset: OffsetReset::Earliest,
         check_crcs: true,
         retry_backoff: Duration::from_millis(100),
+        rack: None,
+        read_replica_ttl: Duration::from_secs(300),
     }
 }
 
@@ -55,6 +58,7 @@ fn data(tp: TopicPartition, records: Bytes) -> FetchedPartition {
         error: None,
         aborted: vec![],
         records,
+        preferred_read_replica: None,
     }
 }
 
@@ -64,6 +68,7 @@ fn error(tp: TopicPartition, code: KafkaCode) -> FetchedPartition {
         error: Some(code),
         aborted: vec![],
         records: Bytes::new(),
+        preferred_read_replica: None,
     }
 }
 
@@ -338,4 +343,68 @@ fn corrupt_data_is_reported_and_retried() {
             .offset,
         0
     );
+}
+
+/// KIP-392: the leader names a replica to read from; records then come from it,
+/// offsets still from the leader; an error from the replica sends the partition
+/// back to the leader (no reset), and so does the end of the replica's lifetime.
+#[test]
+fn a_replica_the_leader_names_is_read_from_until_it_fails_or_expires() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(FetchSettings {
+        rack: Some(Arc::from("r2")),
+        read_replica_ttl: Duration::from_secs(60),
+        ..settings()
+    });
+    // tp(0) is led by node 0.
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(0));
+    let out = f.poll_requests(now, leader);
+    let (id, plans) = fetch_of(&out, 0);
+    assert_eq!(plans[0].offset, 0);
+    // The leader answers with no records and names node 2.
+    let named = FetchedPartition {
+        preferred_read_replica: Some(NodeId(2)),
+        ..data(tp(0), Bytes::new())
+    };
+    f.handle_fetch(id, Ok(vec![named]), now);
+    let out = f.poll_requests(now, leader);
+    assert!(
+        out.iter().all(|o| !matches!(
+            o,
+            FetchOutgoing::Fetch {
+                node: NodeId(0),
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    let (id, plans) = fetch_of(&out, 2);
+    assert_eq!(
+        (plans[0].offset, plans[0].current_leader_epoch),
+        (0, 4),
+        "the follower is asked with the leader's epoch"
+    );
+    // The follower serves records; they are read and the position moves on.
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch(0, 3))]), now);
+    assert_eq!(f.poll_records(10).len(), 3);
+    let out = f.poll_requests(now, leader);
+    let (id, plans) = fetch_of(&out, 2);
+    assert_eq!(plans[0].offset, 3);
+    // The follower lags: OFFSET_OUT_OF_RANGE from it is not a reset, the leader
+    // is asked next.
+    f.handle_fetch(id, Ok(vec![error(tp(0), KafkaCode::OffsetOutOfRange)]), now);
+    assert!(f.poll_error().is_none());
+    let out = f.poll_requests(now, leader);
+    let (id, plans) = fetch_of(&out, 0);
+    assert_eq!(plans[0].offset, 3, "position kept, not reset");
+    // Named again; the naming expires after read_replica_ttl.
+    let named = FetchedPartition {
+        preferred_read_replica: Some(NodeId(2)),
+        ..data(tp(0), Bytes::new())
+    };
+    f.handle_fetch(id, Ok(vec![named]), now);
+    let later = now + Duration::from_secs(61);
+    let out = f.poll_requests(later, leader);
+    fetch_of(&out, 0);
 }

@@ -493,6 +493,9 @@ pub(crate) fn fetch_request(
         // No fetch session: every fetch is a full one.
         request = request.with_session_id(0).with_session_epoch(-1);
     }
+    if let Some(rack) = settings.rack.as_deref().filter(|_| version >= 11) {
+        request = request.with_rack_id(StrBytes::from(rack.to_owned()));
+    }
     request
 }
 
@@ -518,6 +521,8 @@ pub(crate) fn parse_fetch(r: FetchResponse) -> Result<Vec<FetchedPartition>, Kaf
                     })
                     .collect(),
                 records: p.records.unwrap_or_default(),
+                preferred_read_replica: (p.preferred_read_replica.0 >= 0)
+                    .then_some(NodeId(p.preferred_read_replica.0)),
             })
         })
         .collect())

@@ -33,6 +33,8 @@ fn requests_encode_at_every_client_version() {
         offset_reset: crate::OffsetReset::Earliest,
         check_crcs: true,
         retry_backoff: std::time::Duration::from_millis(100),
+        rack: Some(Arc::from("r1")),
+        read_replica_ttl: std::time::Duration::from_secs(300),
     };
     let plan = vec![FetchPartitionPlan {
         tp: tp.clone(),

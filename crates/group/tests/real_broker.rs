@@ -686,6 +686,16 @@ fn capture_warnings() -> (
     Arc<std::sync::Mutex<Vec<u8>>>,
     tracing::subscriber::DefaultGuard,
 ) {
+    capture(tracing::Level::WARN)
+}
+
+/// Captures this thread's log events at `level` and above.
+fn capture(
+    level: tracing::Level,
+) -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
     struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
     impl std::io::Write for Sink {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -699,7 +709,7 @@ fn capture_warnings() -> (
     let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
+        .with_max_level(level)
         .with_ansi(false)
         .with_writer(move || Sink(sink.clone()))
         .finish();
@@ -1107,4 +1117,49 @@ async fn a_commit_for_a_partition_moved_to_another_member_is_refused() {
     assert_eq!(b_got.len(), 1, "B reads the moved partition's record again");
     assert_eq!(b_got[0].partition, moved.partition);
     a.close().await.unwrap();
+}
+
+/// KIP-392 on the three-node cluster (one rack per node, `RackAwareReplicaSelector`):
+/// a consumer in a follower's rack is told by the leader to read from that
+/// follower, reads everything from it in order, and keeps up with new records.
+#[tokio::test]
+async fn a_consumer_reads_from_the_follower_in_its_rack() {
+    let bootstrap = std::env::var("FLAME_KAFKA_CLUSTER_BOOTSTRAP")
+        .expect("FLAME_KAFKA_CLUSTER_BOOTSTRAP (kafka.sh start cluster; eval kafka.sh env)");
+    let cluster = Cluster::connect(ClusterConfig::new(bootstrap))
+        .await
+        .expect("connect to the cluster");
+    let topic = unique("flame-follower");
+    cluster
+        .create_topics(&[(&topic, 1, 3)])
+        .await
+        .expect("create topic");
+    let values: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    produce(&cluster, &topic, 0, &values).await;
+    let (leader, _) = cluster.leader(&topic, 0).await.unwrap();
+    let follower = (1..=3).find(|&n| n != leader.0).unwrap();
+
+    let (log, _guard) = capture(tracing::Level::DEBUG);
+    let mut config = config(&unique("g-follower"));
+    config.client_rack = Some(format!("r{follower}"));
+    let consumer = Consumer::new(config, cluster.clone(), vec![topic.clone()]).unwrap();
+    let got = take(&consumer, 100).await;
+    assert_eq!(got.iter().map(value).collect::<Vec<_>>(), values);
+    // New records reach the follower (up to the high watermark) and are read there.
+    let more: Vec<String> = (100..150).map(|i| format!("m{i}")).collect();
+    produce(&cluster, &topic, 0, &more).await;
+    let got = take(&consumer, 50).await;
+    assert_eq!(got.iter().map(value).collect::<Vec<_>>(), more);
+    assert_eq!(got.last().unwrap().offset, 149);
+    consumer.close().await.unwrap();
+
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains(&format!(
+            "the leader names a replica to read from tp={topic}-0 replica=node {follower}"
+        )),
+        "leader {leader:?}, follower {follower}; log:\n{log}"
+    );
+    assert!(!log.contains("reading from the leader again"), "{log}");
+    cluster.delete_topics(&[topic.as_str()]).await.ok();
 }

@@ -293,6 +293,14 @@ pub const PROPERTIES: &[Property] = &[
         "Time to wait for more messages before sending a batch.",
     ),
     p(
+        "sticky.partitioning.linger.ms",
+        &[],
+        int(0, 900_000),
+        Some("10"),
+        Producer,
+        "How long records without a key stick to one random partition (0: a random partition per record); the java partitioner sticks per batch.",
+    ),
+    p(
         "batch.size",
         &[],
         int(1, I32),
@@ -405,6 +413,14 @@ pub const PROPERTIES: &[Property] = &[
         None,
         Consumer,
         "Consumer group name (required).",
+    ),
+    p(
+        "client.rack",
+        &[],
+        Str,
+        None,
+        Consumer,
+        "This consumer's rack: brokers with a replica.selector.class may have it read from a replica in that rack (KIP-392), and rack-aware assignors use it.",
     ),
     p(
         "group.instance.id",
@@ -579,12 +595,7 @@ pub const IGNORED: &[(&str, &str)] = &[
         "queued.min.messages",
         "prefetch is bounded by queued.max.messages.kbytes",
     ),
-    ("client.rack", "fetching from followers is not implemented"),
     ("log.connection.close", "connection events go to tracing"),
-    (
-        "sticky.partitioning.linger.ms",
-        "the java partitioner is sticky per batch",
-    ),
 ];
 
 /// librdkafka properties that change behaviour this client does not have: an error.

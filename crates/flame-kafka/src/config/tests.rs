@@ -183,3 +183,27 @@ fn committed_reference_page_is_current() {
         "regenerate docs/CONFIGURATION.md"
     );
 }
+
+/// Keys that once fell through the cracks between the table and the lower crates.
+#[test]
+fn sticky_linger_and_client_rack_reach_the_lower_crates() {
+    let p = crate::settings::producer(&producer(&[]).unwrap()).unwrap();
+    assert_eq!(p.sticky_partitioning_linger, Duration::from_millis(10));
+    let p =
+        crate::settings::producer(&producer(&[("sticky.partitioning.linger.ms", "0")]).unwrap())
+            .unwrap();
+    assert_eq!(p.sticky_partitioning_linger, Duration::ZERO);
+
+    let c = crate::settings::consumer(&consumer(&[]).unwrap()).unwrap();
+    assert_eq!(c.client_rack, None);
+    let c = crate::settings::consumer(
+        &consumer(&[("client.rack", "r2"), ("metadata.max.age.ms", "60000")]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c.client_rack.as_deref(), Some("r2"));
+    assert_eq!(c.read_replica_ttl, Duration::from_secs(60));
+    assert!(matches!(
+        producer(&[("client.rack", "r1")]),
+        Err(ConfigError::WrongRole { .. })
+    ));
+}
