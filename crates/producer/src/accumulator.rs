@@ -86,6 +86,7 @@ mod drain;
 mod expiry;
 mod response;
 mod routing;
+mod split;
 #[cfg(test)]
 mod tests;
 
@@ -177,7 +178,9 @@ struct Queued {
 /// Records cut from a partition's queue and sent (or to be sent again) together.
 #[derive(Debug)]
 struct Batch {
-    /// Order of the batch within its partition.
+    /// Order of the batch within its partition: the id of its first record (ids
+    /// grow in append order, and a partition queues its records in that order), so
+    /// the pieces of a split batch keep their place among the others.
     number: u64,
     ids: Vec<MessageId>,
     records: Vec<Record>,
@@ -192,6 +195,8 @@ struct Batch {
     sequence: Option<(Stamp, i32)>,
     /// Why the last attempt failed.
     last_error: Option<ProduceError>,
+    /// Its size as last encoded (header included, after compression); 0 before.
+    encoded: usize,
 }
 
 #[derive(Debug, Default)]
@@ -206,7 +211,9 @@ struct Partition {
     /// The number of the retried batch in flight, if any: nothing newer is sent
     /// until it succeeds or fails for good.
     retry_in_flight: Option<u64>,
-    next_batch: u64,
+    /// The most record bytes (uncompressed estimate) a new batch may hold, once
+    /// the leader refused a batch as too large: half of the refused batch.
+    split_limit: Option<usize>,
     /// The producer id/epoch this partition's sequence numbers belong to.
     stamp: Option<Stamp>,
     next_sequence: i32,
