@@ -60,6 +60,15 @@
 //! switch to the new one, from sequence 0, once nothing of theirs is in flight or
 //! waiting for a retry.
 //!
+//! # Batches refused as too large
+//! A batch of several records answered `MESSAGE_TOO_LARGE` or
+//! `RECORD_LIST_TOO_LARGE` is split into pieces of at most half its bytes, which
+//! go to the front of its partition's retries and are sent at once, one at a time,
+//! each split again if refused again. They keep the batch's producer id/epoch and
+//! its range of sequence numbers, so no bump is needed. The partition cuts its
+//! later batches to that size too. A single record still refused fails with
+//! [`ProduceError::RecordTooLargeForBroker`]. Details in the `split` module.
+//!
 //! # Memory and time
 //! Every record counts against `queue.buffering.max.messages` and
 //! `queue.buffering.max.kbytes` from [`Accumulator::try_append`] until its

@@ -8,7 +8,10 @@
 //! does not repeat for every batch) and cuts its waiting retries to it too. The
 //! pieces go to the front of the partition's retries, sent one at a time and before
 //! anything newer, at once (no backoff) and as if never tried (their own retry
-//! budget). Refused again, a piece is split again, down to single records.
+//! budget). Refused again, a piece is split again, down to single records. (As for
+//! any retry without idempotence, a newer batch already in flight when the refusal
+//! arrives may be written before the pieces; with idempotence it is refused as out
+//! of order and follows them.)
 //!
 //! Sequence numbers: a batch refused as too large was not written, so the broker
 //! still expects its base sequence. The pieces share the refused batch's producer
