@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use flame_kafka_codec::messages::create_topics_request::CreatableTopic;
+use flame_kafka_codec::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use flame_kafka_codec::messages::delete_topics_request::DeleteTopicState;
 use flame_kafka_codec::messages::{
     ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
@@ -19,6 +19,67 @@ use crate::metadata::{BrokerId, Metadata};
 use crate::pool::Purpose;
 use crate::Cluster;
 
+/// A topic for [`Cluster::create_topics_with_configs`]: its name, partition count,
+/// replication factor and topic configs.
+///
+/// ```
+/// use flame_kafka_cluster::NewTopic;
+///
+/// let topic = NewTopic::new("orders", 3, 1)
+///     .config("max.message.bytes", "2000")
+///     .config("cleanup.policy", "compact");
+/// assert_eq!(topic.configs.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// The topic's name.
+    pub name: String,
+    /// How many partitions it has.
+    pub partitions: i32,
+    /// How many replicas each partition has.
+    pub replication_factor: i16,
+    /// Topic configs as `(key, value)`, e.g. `("max.message.bytes", "2000")`; the
+    /// broker's defaults apply to every key not given.
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    /// A topic with `partitions` partitions of `replication_factor` replicas each
+    /// and no configs of its own.
+    pub fn new(name: impl Into<String>, partitions: i32, replication_factor: i16) -> Self {
+        NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds the topic config `key` = `value` (as named in Kafka's topic
+    /// configuration reference). Give each key once.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+
+    fn to_creatable(&self) -> CreatableTopic {
+        let configs = self
+            .configs
+            .iter()
+            .map(|(key, value)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(key.clone()))
+                    .with_value(Some(StrBytes::from_string(value.clone())))
+            })
+            .collect();
+        CreatableTopic::default()
+            .with_name(topic_name(&self.name))
+            .with_num_partitions(self.partitions)
+            .with_replication_factor(self.replication_factor)
+            .with_configs(configs)
+    }
+}
+
 /// Attempts for an admin request that meets a retriable error.
 const ADMIN_ATTEMPTS: u32 = 3;
 /// Pause between checks that every broker sees a created or deleted topic.
@@ -28,12 +89,32 @@ impl Cluster {
     /// Creates topics, each given as `(name, partitions, replication factor)`, and
     /// waits (up to `request.timeout.ms`) until every broker's metadata shows them
     /// with a leader for every partition. A topic that already exists is not an
-    /// error.
+    /// error. To set topic configs (`max.message.bytes`, `cleanup.policy`, ...), use
+    /// [`Cluster::create_topics_with_configs`].
     ///
     /// # Errors
     /// [`ClusterError::Kafka`] with the topic and the broker's message for a topic
     /// the broker refused (e.g. `INVALID_REPLICATION_FACTOR`); connection errors.
     pub async fn create_topics(&self, topics: &[(&str, i32, i16)]) -> Result<(), ClusterError> {
+        let topics: Vec<NewTopic> = topics
+            .iter()
+            .map(|&(name, partitions, replication)| NewTopic::new(name, partitions, replication))
+            .collect();
+        self.create_topics_with_configs(&topics).await
+    }
+
+    /// Like [`Cluster::create_topics`], with each topic's configs (see
+    /// [`NewTopic::config`]). A topic that already exists is not an error, and
+    /// its configs are left as they are.
+    ///
+    /// # Errors
+    /// [`ClusterError::Kafka`] with the topic and the broker's message for a topic
+    /// the broker refused (e.g. `INVALID_REPLICATION_FACTOR`, `INVALID_CONFIG` for
+    /// an unknown config or a bad value); connection errors.
+    pub async fn create_topics_with_configs(
+        &self,
+        topics: &[NewTopic],
+    ) -> Result<(), ClusterError> {
         if topics.is_empty() {
             return Ok(());
         }
@@ -41,15 +122,7 @@ impl Cluster {
         self.admin_retry(|broker| async move {
             let (response, _) = self
                 .send_with(broker, Purpose::Metadata, |_| {
-                    let creatable = topics
-                        .iter()
-                        .map(|&(name, partitions, replication)| {
-                            CreatableTopic::default()
-                                .with_name(topic_name(name))
-                                .with_num_partitions(partitions)
-                                .with_replication_factor(replication)
-                        })
-                        .collect();
+                    let creatable = topics.iter().map(NewTopic::to_creatable).collect();
                     CreateTopicsRequest::default()
                         .with_topics(creatable)
                         .with_timeout_ms(timeout_ms)
@@ -72,7 +145,7 @@ impl Cluster {
             Ok(())
         })
         .await?;
-        let names: Vec<String> = topics.iter().map(|t| t.0.to_owned()).collect();
+        let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
         self.await_propagation(&names, |m, t| m.topic(t).is_some_and(|t| t.is_ready()))
             .await;
         Ok(())

@@ -78,6 +78,7 @@ pub mod security;
 pub mod tls;
 mod transport;
 
+pub use admin::NewTopic;
 pub use cluster::Cluster;
 pub use config::ClusterConfig;
 pub use error::{BrokerRef, ClusterError, DisconnectReason};

@@ -60,6 +60,15 @@
 //! switch to the new one, from sequence 0, once nothing of theirs is in flight or
 //! waiting for a retry.
 //!
+//! # Batches refused as too large
+//! A batch of several records answered `MESSAGE_TOO_LARGE` or
+//! `RECORD_LIST_TOO_LARGE` is split into pieces of at most half its bytes, which
+//! go to the front of its partition's retries and are sent at once, one at a time,
+//! each split again if refused again. They keep the batch's producer id/epoch and
+//! its range of sequence numbers, so no bump is needed. The partition cuts its
+//! later batches to that size too. A single record still refused fails with
+//! [`ProduceError::RecordTooLargeForBroker`]. Details in the `split` module.
+//!
 //! # Memory and time
 //! Every record counts against `queue.buffering.max.messages` and
 //! `queue.buffering.max.kbytes` from [`Accumulator::try_append`] until its
@@ -86,6 +95,7 @@ mod drain;
 mod expiry;
 mod response;
 mod routing;
+mod split;
 #[cfg(test)]
 mod tests;
 
@@ -177,7 +187,9 @@ struct Queued {
 /// Records cut from a partition's queue and sent (or to be sent again) together.
 #[derive(Debug)]
 struct Batch {
-    /// Order of the batch within its partition.
+    /// Order of the batch within its partition: the id of its first record (ids
+    /// grow in append order, and a partition queues its records in that order), so
+    /// the pieces of a split batch keep their place among the others.
     number: u64,
     ids: Vec<MessageId>,
     records: Vec<Record>,
@@ -192,6 +204,8 @@ struct Batch {
     sequence: Option<(Stamp, i32)>,
     /// Why the last attempt failed.
     last_error: Option<ProduceError>,
+    /// Its size as last encoded (header included, after compression); 0 before.
+    encoded: usize,
 }
 
 #[derive(Debug, Default)]
@@ -206,7 +220,9 @@ struct Partition {
     /// The number of the retried batch in flight, if any: nothing newer is sent
     /// until it succeeds or fails for good.
     retry_in_flight: Option<u64>,
-    next_batch: u64,
+    /// The most record bytes (uncompressed estimate) a new batch may hold, once
+    /// the leader refused a batch as too large: half of the refused batch.
+    split_limit: Option<usize>,
     /// The producer id/epoch this partition's sequence numbers belong to.
     stamp: Option<Stamp>,
     next_sequence: i32,

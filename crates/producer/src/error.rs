@@ -16,7 +16,9 @@ use crate::ClusterError;
 pub enum ProduceError {
     /// The partition leader refused the batch holding the record (the error code
     /// of the partition in the Produce response, e.g. `TOPIC_AUTHORIZATION_FAILED`,
-    /// `INVALID_RECORD`, `MESSAGE_TOO_LARGE`), once retries could not help.
+    /// `INVALID_RECORD`), once retries could not help. A batch refused as too large
+    /// is split instead; a record too large on its own is
+    /// [`ProduceError::RecordTooLargeForBroker`].
     #[error("{topic}[{partition}]: broker refused the batch: {code:?} ({}){}", code.name(), fmt_message(message))]
     Broker {
         /// The record's topic.
@@ -89,6 +91,27 @@ pub enum ProduceError {
         /// The limit in force.
         max: usize,
     },
+    /// The partition leader refused the record as too large even in a batch of its
+    /// own (`MESSAGE_TOO_LARGE`: larger than the topic's `max.message.bytes` or the
+    /// broker's `message.max.bytes`; `RECORD_LIST_TOO_LARGE`: larger than the
+    /// topic's `segment.bytes`). Batches of several records refused so are split
+    /// and sent again; only a single record ends here.
+    #[error("{topic}[{partition}]: the broker refused the record as too large: {code:?} ({}); record {record_size} bytes, batch of this one record {batch_size} bytes as sent (the topic's max.message.bytes or the broker's message.max.bytes is smaller){}", code.name(), fmt_message(message))]
+    RecordTooLargeForBroker {
+        /// The record's topic.
+        topic: String,
+        /// The record's partition.
+        partition: i32,
+        /// The record's encoded size (an upper bound, before compression).
+        record_size: usize,
+        /// The size of the batch holding only this record, as sent (batch header
+        /// included, after compression): what the broker compared with its limit.
+        batch_size: usize,
+        /// `MESSAGE_TOO_LARGE` or `RECORD_LIST_TOO_LARGE`.
+        code: KafkaCode,
+        /// The broker's error message, when it sent one.
+        message: Option<String>,
+    },
     /// The record was not delivered within `message.timeout.ms`.
     #[error("{}: not delivered within {timeout:?} (message.timeout.ms){}", fmt_context(Some(topic), *partition), fmt_last(last_error.as_deref()))]
     Timeout {
@@ -147,6 +170,7 @@ impl ProduceError {
             ProduceError::Broker { code, .. }
             | ProduceError::TopicMetadata { code, .. }
             | ProduceError::ProducerId { code } => code.is_retriable(),
+            ProduceError::RecordTooLargeForBroker { .. } => false,
             ProduceError::Cluster { source, .. } => source.is_retriable(),
             ProduceError::Codec { source, .. } => source.is_retriable(),
             ProduceError::Timeout { .. }
@@ -165,6 +189,7 @@ impl ProduceError {
     pub fn kafka_code(&self) -> Option<KafkaCode> {
         match self {
             ProduceError::Broker { code, .. }
+            | ProduceError::RecordTooLargeForBroker { code, .. }
             | ProduceError::TopicMetadata { code, .. }
             | ProduceError::ProducerId { code } => Some(*code),
             ProduceError::Timeout { last_error, .. } => last_error.as_ref()?.kafka_code(),
@@ -176,6 +201,7 @@ impl ProduceError {
     pub fn topic(&self) -> Option<&str> {
         match self {
             ProduceError::Broker { topic, .. }
+            | ProduceError::RecordTooLargeForBroker { topic, .. }
             | ProduceError::TopicMetadata { topic, .. }
             | ProduceError::Codec { topic, .. }
             | ProduceError::UnknownTopic { topic }
@@ -196,6 +222,7 @@ impl ProduceError {
     pub fn partition(&self) -> Option<i32> {
         match self {
             ProduceError::Broker { partition, .. }
+            | ProduceError::RecordTooLargeForBroker { partition, .. }
             | ProduceError::Codec { partition, .. }
             | ProduceError::UnknownPartition { partition, .. }
             | ProduceError::MissingPartitionResponse { partition, .. } => Some(*partition),
@@ -282,6 +309,25 @@ mod tests {
         assert!(!auth.is_retriable());
         assert!(auth.to_string().ends_with(": denied"), "{auth}");
         assert!(!ProduceError::Closed.is_retriable());
+    }
+
+    #[test]
+    fn too_large_for_broker_names_partition_and_sizes() {
+        let e = ProduceError::RecordTooLargeForBroker {
+            topic: "t".into(),
+            partition: 2,
+            record_size: 5_000,
+            batch_size: 5_061,
+            code: KafkaCode::MessageTooLarge,
+            message: None,
+        };
+        assert!(!e.is_retriable());
+        assert_eq!(e.kafka_code(), Some(KafkaCode::MessageTooLarge));
+        assert_eq!((e.topic(), e.partition()), (Some("t"), Some(2)));
+        let text = e.to_string();
+        for part in ["t[2]", "MESSAGE_TOO_LARGE", "5000 bytes", "5061 bytes"] {
+            assert!(text.contains(part), "{text}");
+        }
     }
 
     #[test]

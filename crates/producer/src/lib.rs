@@ -14,8 +14,11 @@
 //! - a driver task per producer that feeds the accumulator and talks to the brokers
 //!   through [`Cluster`].
 //!
-//! What it does not do: transactions (`transactional.id`), splitting a batch the
-//! broker refused as too large, or custom partitioners.
+//! A batch the broker refuses as too large is split and sent again, as the Java
+//! client does (see [`accumulator`]); only a single record that is still too large
+//! fails, with [`ProduceError::RecordTooLargeForBroker`].
+//!
+//! What it does not do: transactions (`transactional.id`) or custom partitioners.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use flame_kafka_cluster::{Cluster, ClusterConfig, Purpose};
+use flame_kafka_cluster::{Cluster, ClusterConfig, NewTopic, Purpose};
 use flame_kafka_codec::messages::fetch_request::{FetchPartition, FetchTopic};
 use flame_kafka_codec::messages::{FetchRequest, InitProducerIdRequest, TopicName};
 use flame_kafka_codec::protocol::StrBytes;
@@ -493,4 +493,121 @@ async fn backpressure_close_and_drop_deliver_everything() {
         clone.send(ProducerRecord::new(&topic)).await,
         Err(ProduceError::Closed)
     ));
+}
+
+/// A topic with `max.message.bytes=2000` and batches far beyond it: the broker
+/// refuses them (MESSAGE_TOO_LARGE), the producer splits them, and every record is
+/// written once, in order, with or without idempotence. A record larger than the
+/// limit on its own fails typed, and the records around it still go.
+#[tokio::test]
+async fn batches_refused_as_too_large_are_split() {
+    const LIMIT: usize = 2000;
+    let cluster = connect().await;
+    for idempotent in [true, false] {
+        let name = unique(if idempotent {
+            "split-idem"
+        } else {
+            "split-plain"
+        });
+        cluster
+            .create_topics_with_configs(&[
+                NewTopic::new(&name, 1, 1).config("max.message.bytes", LIMIT.to_string())
+            ])
+            .await
+            .unwrap();
+        let config = ProducerConfig {
+            enable_idempotence: Some(idempotent),
+            // Without idempotence, only one request in flight keeps the order
+            // across retries (as in every client).
+            max_in_flight: if idempotent { 5 } else { 1 },
+            linger: Duration::from_millis(200),
+            ..ProducerConfig::default()
+        };
+        let producer = Producer::new(config, cluster.clone()).unwrap();
+        // 200 records of 300 bytes: 60 kB, lingering into one batch of them all.
+        let record = |i: usize, value: String| {
+            ProducerRecord::new(&name)
+                .key(format!("k{i:03}"))
+                .value(value)
+                .timestamp(1_700_000_000_000 + i as i64)
+        };
+        let sent: Vec<ProducerRecord> = (0..200)
+            .map(|i| record(i, format!("{i:04}-{}", "v".repeat(295))))
+            .collect();
+        let delivered = produce(&producer, &sent).await;
+        let offsets: Vec<i64> = delivered.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, (0..200).collect::<Vec<i64>>(), "{name}");
+        check_read_back(&cluster, &sent, &delivered, Compression::None).await;
+
+        // A record above the limit, between two that fit.
+        let before = producer.send(record(200, "before".into())).await.unwrap();
+        let huge = producer
+            .send(record(201, "h".repeat(3 * LIMIT)))
+            .await
+            .unwrap();
+        let after = producer.send(record(202, "after".into())).await.unwrap();
+        let flushed = producer.flush().await.unwrap_err();
+        assert_eq!(flushed.failures.len(), 1, "{flushed:?}");
+        match &huge.await {
+            Err(
+                e @ ProduceError::RecordTooLargeForBroker {
+                    topic,
+                    partition,
+                    record_size,
+                    batch_size,
+                    code,
+                    ..
+                },
+            ) => {
+                assert_eq!(
+                    (topic.as_str(), *partition, *code),
+                    (name.as_str(), 0, KafkaCode::MessageTooLarge)
+                );
+                assert!(*record_size > 3 * LIMIT && *batch_size > 3 * LIMIT, "{e}");
+                assert!(!e.is_retriable());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(before.await.unwrap().offset, 200);
+        assert_eq!(after.await.unwrap().offset, 201);
+        producer.close(Duration::from_secs(10)).await.unwrap();
+
+        // The log: every record once, in send order, in batches the broker took.
+        let batches = fetch(&cluster, &name, 0, 202).await;
+        let records: Vec<_> = batches.iter().flat_map(|b| &b.records).collect();
+        assert_eq!(records.len(), 202, "nothing lost, nothing duplicated");
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.offset, i as i64);
+            let want = match i {
+                0..200 => sent[i].value.clone(),
+                200 => Some(Bytes::from("before")),
+                _ => Some(Bytes::from("after")),
+            };
+            assert_eq!(r.value, want, "offset {i}");
+        }
+        assert!(batches.len() >= 200 / 6, "{} batches", batches.len());
+        if idempotent {
+            // Gapless sequences: the pieces of a refused batch took its range. The
+            // huge record left a gap, so `after` went under a new id/epoch.
+            let (first, rest) = batches.split_at(batches.len() - 1);
+            let mut next = 0;
+            for b in first {
+                assert_eq!(
+                    (b.producer_id, b.producer_epoch, b.base_sequence),
+                    (batches[0].producer_id, batches[0].producer_epoch, next)
+                );
+                next += b.records.len() as i32;
+            }
+            // (A broker answers a bump of a non-transactional producer with a
+            // fresh id.)
+            let last = &rest[0];
+            assert_ne!(
+                (last.producer_id, last.producer_epoch),
+                (batches[0].producer_id, batches[0].producer_epoch)
+            );
+            assert_eq!(last.base_sequence, 0);
+        } else {
+            assert!(batches.iter().all(|b| b.producer_id == -1));
+        }
+    }
 }

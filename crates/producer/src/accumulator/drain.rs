@@ -84,6 +84,7 @@ impl Accumulator {
             return SendStatus::Empty;
         };
         let full = p.queued_bytes >= self.config.max_batch_bytes()
+            || p.split_limit.is_some_and(|limit| p.queued_bytes >= limit)
             || p.queue.len() >= self.config.batch_num_messages;
         let linger_end = front.enqueued + self.config.linger;
         if full || self.flushes > 0 || linger_end <= now {
@@ -152,7 +153,7 @@ impl Accumulator {
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         let mut sent: Vec<(Arc<str>, i32, Batch)> = Vec::new();
         let mut records = 0;
-        for (name, index, batch) in taken {
+        for (name, index, mut batch) in taken {
             let partition = index as i32;
             let stamp = match batch.sequence {
                 Some((s, base_sequence)) => ProducerStamp {
@@ -181,6 +182,7 @@ impl Accumulator {
                 self.fail_batch(&name, partition, batch, error);
                 continue;
             }
+            batch.encoded = buf.len();
             let data = PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(buf.freeze()));
@@ -238,7 +240,8 @@ impl Accumulator {
         let limit = self
             .config
             .max_batch_bytes()
-            .saturating_sub(BATCH_HEADER_LEN);
+            .saturating_sub(BATCH_HEADER_LEN)
+            .min(p.split_limit.unwrap_or(usize::MAX));
         let mut count = 0;
         let mut bytes = 0;
         for q in &p.queue {
@@ -273,14 +276,14 @@ impl Accumulator {
             p.rewrite = false;
             p.acked = false;
         }
-        let mut batch = if p.retries.front().is_some() {
+        let retry = p.retries.front().is_some();
+        let mut batch = if retry {
             p.retries.pop_front()?
         } else {
             if count == 0 {
                 return None;
             }
-            let number = p.next_batch;
-            p.next_batch += 1;
+            let number = p.queue.front()?.id.0;
             let mut batch = Batch {
                 number,
                 ids: Vec::with_capacity(count),
@@ -291,6 +294,7 @@ impl Accumulator {
                 retry_at: None,
                 sequence: None,
                 last_error: None,
+                encoded: 0,
             };
             for q in p.queue.drain(..count) {
                 p.queued_bytes -= q.size;
@@ -314,7 +318,7 @@ impl Accumulator {
                 batch.sequence = Some((stamp, base));
             }
         }
-        if batch.attempts > 0 {
+        if retry {
             p.retry_in_flight = Some(batch.number);
         }
         batch.attempts += 1;

@@ -52,6 +52,10 @@ impl Accumulator {
                     answer.base_offset,
                     answer.log_append_time_ms,
                 ),
+                Some(code @ (KafkaCode::MessageTooLarge | KafkaCode::RecordListTooLarge)) => {
+                    let message = answer.error_message.as_ref().map(|m| m.to_string());
+                    self.batch_too_large(&name, partition, batch, code, message, now);
+                }
                 Some(code) => {
                     let error = ProduceError::Broker {
                         topic: name.to_string(),
@@ -228,9 +232,9 @@ impl Accumulator {
         self.fail_batch(name, partition, batch, error);
     }
 
-    /// Reports every record of `batch` as failed. A batch that was sent with a
-    /// sequence number leaves a possible gap, so its partition is renumbered under
-    /// a bumped epoch.
+    /// Reports every record of `batch` as failed. A batch that was numbered leaves
+    /// a possible gap (it was sent, or it is a piece of a split batch that was), so
+    /// its partition is renumbered under a bumped epoch.
     pub(super) fn fail_batch(
         &mut self,
         name: &Arc<str>,
@@ -238,9 +242,7 @@ impl Accumulator {
         batch: Batch,
         error: ProduceError,
     ) {
-        if let (true, Some((stamp, _)), true) =
-            (self.idempotent, batch.sequence, batch.attempts > 0)
-        {
+        if let (true, Some((stamp, _))) = (self.idempotent, batch.sequence) {
             self.request_bump(name, partition, stamp);
         }
         self.fail_batch_records(batch, &error);

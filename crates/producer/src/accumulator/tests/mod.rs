@@ -107,14 +107,23 @@ impl Sim {
 
     /// Answers `request` with `code` for every partition (`None`: success).
     fn answer(&mut self, request: &ProduceRequestOut, code: Option<KafkaCode>) {
+        self.answer_with(request, |_, _, _| code);
+    }
+
+    /// Answers `request` partition by partition: `code(topic, partition, batch)`
+    /// (`None`: success).
+    fn answer_with(
+        &mut self,
+        request: &ProduceRequestOut,
+        code: impl Fn(&str, i32, &RecordBatch) -> Option<KafkaCode>,
+    ) {
         let mut responses = Vec::new();
         for topic in &request.request.topic_data {
             let mut parts = Vec::new();
             for p in &topic.partition_data {
-                let count = batches_of(p.records.clone().unwrap())
-                    .iter()
-                    .map(|b| b.records.len() as i64)
-                    .sum::<i64>();
+                let batches = batches_of(p.records.clone().unwrap());
+                let count = batches.iter().map(|b| b.records.len() as i64).sum::<i64>();
+                let code = code(topic.name.0.as_str(), p.index, &batches[0]);
                 let key = (topic.name.0.to_string(), p.index);
                 let next = self.offsets.entry(key).or_insert(0);
                 let mut r = PartitionProduceResponse::default().with_index(p.index);
@@ -189,3 +198,4 @@ fn values(batch: &RecordBatch) -> Vec<String> {
 mod batching;
 mod failures;
 mod idempotence;
+mod splitting;
