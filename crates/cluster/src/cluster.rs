@@ -239,6 +239,13 @@ impl Cluster {
         result
     }
 
+    /// What this client's connections did so far: how many were set up, how many
+    /// SASL sessions were renewed on live connections (KIP-368). For monitoring
+    /// and tests; no I/O.
+    pub fn connection_stats(&self) -> crate::ConnectionStats {
+        self.inner.pool.dialer().stats()
+    }
+
     /// The current metadata snapshot; no I/O.
     pub fn metadata(&self) -> Arc<Metadata> {
         Arc::clone(

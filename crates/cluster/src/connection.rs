@@ -12,16 +12,34 @@
 //! and the pool dials a new one. A request that times out *poisons* the connection:
 //! it is closed at once, so that a late response cannot be read as the answer to a
 //! later request.
+//!
+//! **Re-authentication (KIP-368).** When SASL authentication ends with a session
+//! lifetime (`connections.max.reauth.ms` on the broker, or a token's expiry), the
+//! broker closes the connection at the first request after the session expired,
+//! unless the client has renewed the session by sending SaslHandshake and
+//! SaslAuthenticate again on the same connection. The task schedules that renewal
+//! at a random point between 85 % and 95 % of the lifetime (as the Java client
+//! does), and starts it then if requests are in flight, or else with the next
+//! request (an idle connection is not kept alive by it). From the start of the
+//! renewal until it succeeds the task takes no new requests (they wait in the
+//! channel, their timeouts running): the broker would read any request sent
+//! between SaslHandshake and the last SaslAuthenticate as an authentication token.
+//! The requests already in flight need no waiting for: the broker handles one
+//! request of a connection at a time, in order, so their responses all come
+//! before the SaslHandshake response. A refused renewal fails the waiting requests
+//! with [`ClusterError::Sasl`] (`reauthentication: true`) and closes the
+//! connection; one without an answer within `request.timeout.ms` (counted from when
+//! the responses before it are in) closes it with [`ClusterError::Timeout`].
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use flame_kafka_codec::frame::response_correlation_id;
-use flame_kafka_codec::messages::{self, ApiKey};
+use flame_kafka_codec::messages::{self, ApiKey, SaslAuthenticateRequest, SaslHandshakeRequest};
 use flame_kafka_codec::protocol::Request;
 use flame_kafka_codec::versions::api_key_of;
 use flame_kafka_codec::{
@@ -34,7 +52,7 @@ use tracing::Instrument;
 
 use crate::config::ClusterConfig;
 use crate::error::{BrokerRef, ClusterError, DisconnectReason};
-use crate::handshake;
+use crate::handshake::{self, SaslExchange, SaslNext};
 use crate::pool::{LaneId, Purpose};
 use crate::tls::TlsConnector;
 use crate::transport::{Endpoint, Transport};
@@ -65,6 +83,9 @@ struct Shared {
     closed: AtomicBool,
     /// Why it was closed; the task reads it when woken through `poison`.
     reason: Mutex<Option<DisconnectReason>>,
+    /// The error that closed it, when that was no mere disconnection (a failed
+    /// re-authentication): what requests that meet the closed connection get.
+    failure: Mutex<Option<ClusterError>>,
     poison: Notify,
     /// No request may be written before this (broker throttling).
     throttled_until: Mutex<Option<Instant>>,
@@ -92,6 +113,26 @@ enum Reply {
 pub(crate) struct Dialer {
     config: Arc<ClusterConfig>,
     tls: Option<TlsConnector>,
+    counters: Arc<Counters>,
+}
+
+/// What the connections of one cluster client count.
+#[derive(Debug, Default)]
+struct Counters {
+    opened: AtomicU64,
+    reauthenticated: AtomicU64,
+}
+
+/// Counts of what a [`Cluster`](crate::Cluster)'s connections did since it was
+/// created, from [`Cluster::connection_stats`](crate::Cluster::connection_stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Connections set up (TCP, TLS, ApiVersions and SASL all succeeded),
+    /// bootstrap connections included.
+    pub opened: u64,
+    /// SASL sessions renewed on a live connection (KIP-368 re-authentication).
+    pub reauthenticated: u64,
 }
 
 impl Dialer {
@@ -109,7 +150,19 @@ impl Dialer {
                 broker: None,
                 source: Box::new(source),
             })?;
-        Ok(Dialer { config, tls })
+        Ok(Dialer {
+            config,
+            tls,
+            counters: Arc::default(),
+        })
+    }
+
+    /// What this dialer's connections did so far.
+    pub(crate) fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            opened: self.counters.opened.load(Ordering::Relaxed),
+            reauthenticated: self.counters.reauthenticated.load(Ordering::Relaxed),
+        }
     }
 
     /// The settings connections are made with.
@@ -152,7 +205,10 @@ impl Dialer {
                 });
             }
         };
-        span.in_scope(|| tracing::info!("connected"));
+        span.in_scope(
+            || tracing::info!(session_lifetime = ?established.session_lifetime, "connected"),
+        );
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             broker,
             versions: established.versions,
@@ -161,6 +217,7 @@ impl Dialer {
             next_correlation_id: AtomicI32::new(established.next_correlation_id),
             closed: AtomicBool::new(false),
             reason: Mutex::new(None),
+            failure: Mutex::new(None),
             poison: Notify::new(),
             throttled_until: Mutex::new(None),
         });
@@ -179,6 +236,14 @@ impl Dialer {
             in_flight: VecDeque::new(),
             write_acks: VecDeque::new(),
             idle_timeout: config.connections_max_idle,
+            reauth: config.security.sasl().map(|_| Reauth {
+                config: Arc::clone(&self.config),
+                counters: Arc::clone(&self.counters),
+                due: established.session_lifetime.map(renewal_time),
+                exchange: None,
+                deadline: None,
+            }),
+            held: None,
         };
         tokio::spawn(task.run().instrument(span));
         Ok(Connection { shared, commands })
@@ -293,22 +358,7 @@ impl Connection {
         version: i16,
         request: &R,
     ) -> Result<(i32, BytesMut), ClusterError> {
-        let correlation_id = self
-            .shared
-            .next_correlation_id
-            .fetch_add(1, Ordering::Relaxed);
-        let mut frame = BytesMut::new();
-        let meta = RequestMeta {
-            correlation_id,
-            client_id: &self.shared.client_id,
-        };
-        encode_request(&mut frame, meta, version, request).map_err(|source| {
-            ClusterError::Codec {
-                broker: None,
-                source,
-            }
-        })?;
-        Ok((correlation_id, frame))
+        self.shared.encode(version, request)
     }
 
     async fn submit(
@@ -357,6 +407,9 @@ impl Connection {
 
     /// The error for a request that met a closed connection.
     fn disconnected(&self) -> ClusterError {
+        if let Some(failure) = lock(&self.shared.failure).clone() {
+            return failure;
+        }
         let reason = lock(&self.shared.reason)
             .clone()
             .unwrap_or(DisconnectReason::Closed);
@@ -390,6 +443,27 @@ impl Connection {
 }
 
 impl Shared {
+    /// Encodes `request` at `version` under the next correlation id.
+    fn encode<R: Request>(
+        &self,
+        version: i16,
+        request: &R,
+    ) -> Result<(i32, BytesMut), ClusterError> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
+        let mut frame = BytesMut::new();
+        let meta = RequestMeta {
+            correlation_id,
+            client_id: &self.client_id,
+        };
+        encode_request(&mut frame, meta, version, request).map_err(|source| {
+            ClusterError::Codec {
+                broker: None,
+                source,
+            }
+        })?;
+        Ok((correlation_id, frame))
+    }
+
     /// Marks the connection unusable and wakes its task to close it.
     fn poison(&self, reason: DisconnectReason) {
         {
@@ -414,7 +488,58 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct InFlight {
     correlation_id: i32,
     api: ApiKey,
-    reply: oneshot::Sender<Result<Bytes, ClusterError>>,
+    waiter: Waiter,
+}
+
+/// Who a response goes to.
+#[derive(Debug)]
+enum Waiter {
+    /// A caller of [`Connection::send`].
+    Caller(oneshot::Sender<Result<Bytes, ClusterError>>),
+    /// The task itself: a step of re-authentication.
+    Reauth,
+}
+
+/// Why the task stopped serving.
+#[derive(Debug)]
+enum Stop {
+    /// The connection broke or was closed; requests fail with
+    /// [`ClusterError::Disconnected`].
+    Disconnected(DisconnectReason),
+    /// Re-authentication failed: requests fail with `error`.
+    Failed {
+        reason: DisconnectReason,
+        error: Box<ClusterError>,
+    },
+}
+
+impl From<DisconnectReason> for Stop {
+    fn from(reason: DisconnectReason) -> Self {
+        Stop::Disconnected(reason)
+    }
+}
+
+/// The state of KIP-368 re-authentication of a SASL connection.
+struct Reauth {
+    /// The cluster's settings (the SASL config in them; never logged).
+    config: Arc<ClusterConfig>,
+    counters: Arc<Counters>,
+    /// When the session should be renewed; `None` if it never expires.
+    due: Option<Instant>,
+    /// The renewal under way.
+    exchange: Option<SaslExchange>,
+    /// When the renewal under way must be done by: set once its request is the
+    /// oldest in flight (the broker may hold the requests before it for long).
+    deadline: Option<Instant>,
+}
+
+/// When to renew a session of `lifetime` that starts now: at a random point
+/// between 85 % and 95 % of it, as the Java client does (room for latency and
+/// clock drift; the spread keeps many connections from renewing at once).
+fn renewal_time(lifetime: Duration) -> Instant {
+    use rand::Rng;
+    let factor = rand::rng().random_range(0.85..0.95);
+    Instant::now() + lifetime.mul_f64(factor)
 }
 
 /// The task that owns the socket.
@@ -434,43 +559,60 @@ struct Task {
     /// Requests without a response, acknowledged once written past `.0`.
     write_acks: VecDeque<(u64, oneshot::Sender<Result<(), ClusterError>>)>,
     idle_timeout: Duration,
+    /// Session renewal; `None` without SASL.
+    reauth: Option<Reauth>,
+    /// A request that arrived when the session was due for renewal: queued once
+    /// the renewal it started has succeeded.
+    held: Option<Command>,
 }
 
 impl Task {
     async fn run(mut self) {
-        let reason = self.serve().await;
-        self.shutdown(reason);
+        let stop = self.serve().await;
+        self.shutdown(stop);
     }
 
     /// Serves requests until the connection must close; returns why.
-    async fn serve(&mut self) -> DisconnectReason {
+    async fn serve(&mut self) -> Stop {
         let mut last_activity = Instant::now();
         let mut needs_flush = false;
         let mut handles_gone = false;
         loop {
             if handles_gone && self.in_flight.is_empty() && self.write_buf.is_empty() {
-                return DisconnectReason::Closed;
+                return DisconnectReason::Closed.into();
             }
             if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
                 self.read_buf.reserve(READ_CHUNK);
             }
             let writing = !self.write_buf.is_empty();
-            let accepting = !handles_gone && self.write_buf.len() < WRITE_HIGH_WATER;
+            let renewing = self.reauth.as_ref().is_some_and(|r| r.exchange.is_some());
+            let accepting = !handles_gone
+                && self.write_buf.len() < WRITE_HIGH_WATER
+                && !renewing
+                && self.held.is_none();
             let idle = self.in_flight.is_empty() && !writing && self.write_acks.is_empty();
+            // A due renewal starts at once while requests are in flight; an idle
+            // connection renews with its next request (see `accept_or_hold`).
+            let renew_at = self
+                .reauth
+                .as_ref()
+                .and_then(|r| r.due)
+                .filter(|_| !renewing && !idle);
+            let renew_deadline = self.reauth.as_ref().and_then(|r| r.deadline);
             tokio::select! {
                 biased;
                 () = self.shared.poison.notified() => {
-                    return lock(&self.shared.reason).clone().unwrap_or(DisconnectReason::Closed);
+                    return lock(&self.shared.reason).clone().unwrap_or(DisconnectReason::Closed).into();
                 }
                 read = self.reader.read_buf(&mut self.read_buf) => match read {
-                    Ok(0) => return DisconnectReason::PeerClosed { unread_bytes: self.read_buf.len() },
+                    Ok(0) => return DisconnectReason::PeerClosed { unread_bytes: self.read_buf.len() }.into(),
                     Ok(_) => {
                         last_activity = Instant::now();
-                        if let Err(reason) = self.dispatch() {
-                            return reason;
+                        if let Err(stop) = self.dispatch() {
+                            return stop;
                         }
                     }
-                    Err(e) => return DisconnectReason::Io(Arc::new(e)),
+                    Err(e) => return DisconnectReason::Io(Arc::new(e)).into(),
                 },
                 progress = write_or_flush(&mut self.writer, &mut self.write_buf), if writing || needs_flush => match progress {
                     Ok(Some(n)) => {
@@ -481,20 +623,47 @@ impl Task {
                         needs_flush = false;
                         self.ack_written();
                     }
-                    Err(e) => return DisconnectReason::Io(Arc::new(e)),
+                    Err(e) => return DisconnectReason::Io(Arc::new(e)).into(),
                 },
                 command = self.commands.recv(), if accepting => match command {
                     Some(command) => {
                         last_activity = Instant::now();
-                        self.accept(command);
+                        if let Err(stop) = self.accept_or_hold(command) {
+                            return stop;
+                        }
                     }
                     None => handles_gone = true,
                 },
+                () = sleep_until_some(renew_at), if renew_at.is_some() => {
+                    if let Err(stop) = self.begin_renewal() {
+                        return stop;
+                    }
+                }
+                () = sleep_until_some(renew_deadline), if renew_deadline.is_some() => {
+                    return self.renewal_timed_out();
+                }
                 () = tokio::time::sleep_until(last_activity + self.idle_timeout), if idle => {
                     tracing::debug!(idle = ?self.idle_timeout, "closing idle connection");
-                    return DisconnectReason::Closed;
+                    return DisconnectReason::Closed.into();
                 }
             }
+        }
+    }
+
+    /// Queues `command`, unless the session is due for renewal: then starts the
+    /// renewal and holds `command` until it has succeeded.
+    fn accept_or_hold(&mut self, command: Command) -> Result<(), Stop> {
+        let due = self
+            .reauth
+            .as_ref()
+            .and_then(|r| r.due)
+            .is_some_and(|due| due <= Instant::now());
+        if due {
+            self.held = Some(command);
+            self.begin_renewal()
+        } else {
+            self.accept(command);
+            Ok(())
         }
     }
 
@@ -506,9 +675,127 @@ impl Task {
             Reply::Response(reply) => self.in_flight.push_back(InFlight {
                 correlation_id: command.correlation_id,
                 api: command.api,
-                reply,
+                waiter: Waiter::Caller(reply),
             }),
             Reply::Written(reply) => self.write_acks.push_back((self.queued_bytes, reply)),
+        }
+    }
+
+    /// Queues a request of the task's own (a re-authentication step).
+    fn queue_own<R: Request>(&mut self, version: i16, request: &R) -> Result<(), ClusterError> {
+        let (correlation_id, frame) = self.shared.encode(version, request)?;
+        self.queued_bytes += frame.len() as u64;
+        self.write_buf.unsplit(frame);
+        self.in_flight.push_back(InFlight {
+            correlation_id,
+            api: api_key_of::<R>(),
+            waiter: Waiter::Reauth,
+        });
+        Ok(())
+    }
+
+    /// Starts renewing the session: queues SaslHandshake behind the requests in
+    /// flight; no new request is taken until the renewal is done.
+    fn begin_renewal(&mut self) -> Result<(), Stop> {
+        let Some(reauth) = self.reauth.as_mut() else {
+            return Ok(());
+        };
+        reauth.due = None;
+        let Some(sasl) = reauth.config.security.sasl() else {
+            return Ok(());
+        };
+        tracing::debug!(in_flight = self.in_flight.len(), "re-authenticating");
+        let (exchange, request) =
+            SaslExchange::start(sasl, &self.shared.versions, &self.shared.broker, true)
+                .map_err(Self::failed)?;
+        let version = exchange.handshake_version();
+        reauth.exchange = Some(exchange);
+        self.queue_own(version, &request).map_err(Self::failed)?;
+        self.arm_renewal_deadline();
+        Ok(())
+    }
+
+    /// Starts the renewal's clock once its request is the oldest in flight.
+    fn arm_renewal_deadline(&mut self) {
+        let head_is_ours = matches!(
+            self.in_flight.front(),
+            Some(InFlight {
+                waiter: Waiter::Reauth,
+                ..
+            })
+        );
+        if let Some(reauth) = self.reauth.as_mut() {
+            if head_is_ours && reauth.deadline.is_none() {
+                reauth.deadline = Some(Instant::now() + self.shared.request_timeout);
+            }
+        }
+    }
+
+    /// Handles the response to a renewal step: sends the next step, or, when the
+    /// broker accepted, schedules the next renewal and takes requests again.
+    fn on_renewal_response(
+        &mut self,
+        api: ApiKey,
+        correlation_id: i32,
+        frame: Bytes,
+    ) -> Result<(), Stop> {
+        let Some(exchange) = self.reauth.as_mut().and_then(|r| r.exchange.as_mut()) else {
+            return Ok(());
+        };
+        let version = exchange.authenticate_version();
+        match renewal_step(exchange, api, correlation_id, frame, &self.shared.broker)
+            .map_err(Self::failed)?
+        {
+            SaslNext::Authenticate(request) => {
+                self.queue_own(version, &request).map_err(Self::failed)?;
+            }
+            SaslNext::Done { session_lifetime } => {
+                if let Some(reauth) = self.reauth.as_mut() {
+                    reauth.exchange = None;
+                    reauth.deadline = None;
+                    reauth.due = session_lifetime.map(renewal_time);
+                    reauth
+                        .counters
+                        .reauthenticated
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(?session_lifetime, "re-authenticated");
+                if let Some(command) = self.held.take() {
+                    self.accept(command);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The renewal got no answer in time: the connection is closed, like one
+    /// whose request timed out.
+    fn renewal_timed_out(&mut self) -> Stop {
+        let api = self
+            .in_flight
+            .front()
+            .map_or(ApiKey::SaslAuthenticate, |head| head.api);
+        let after = self.shared.request_timeout;
+        tracing::warn!(
+            ?api,
+            ?after,
+            "re-authentication timed out; closing the connection"
+        );
+        Stop::Failed {
+            reason: DisconnectReason::Poisoned { api },
+            error: Box::new(ClusterError::Timeout {
+                broker: self.shared.broker.clone(),
+                api,
+                after,
+            }),
+        }
+    }
+
+    /// A renewal that failed with `error`: the connection closes.
+    fn failed(error: ClusterError) -> Stop {
+        Stop::Failed {
+            reason: DisconnectReason::Closed,
+            error: Box::new(error),
         }
     }
 
@@ -525,36 +812,68 @@ impl Task {
     }
 
     /// Hands every whole response frame in the read buffer to its waiter.
-    fn dispatch(&mut self) -> Result<(), DisconnectReason> {
+    fn dispatch(&mut self) -> Result<(), Stop> {
         while let Some(frame) = self
             .decoder
             .decode(&mut self.read_buf)
             .map_err(DisconnectReason::Codec)?
         {
             let id = response_correlation_id(&frame).map_err(DisconnectReason::Codec)?;
-            match self.in_flight.front() {
-                Some(head) if head.correlation_id == id => {
-                    if let Some(head) = self.in_flight.pop_front() {
-                        // The waiter may have given up (timed out); the frame is
-                        // then dropped, never given to anyone else.
-                        if head.reply.send(Ok(frame)).is_err() {
-                            tracing::debug!(api = ?head.api, correlation_id = id, "dropping a response nobody waits for");
-                        }
-                    }
-                }
+            let head = match self.in_flight.front() {
+                Some(head) if head.correlation_id == id => self.in_flight.pop_front(),
                 head => {
                     return Err(DisconnectReason::UnexpectedCorrelationId {
                         expected: head.map(|h| h.correlation_id),
                         actual: id,
-                    })
+                    }
+                    .into())
                 }
+            };
+            match head {
+                Some(InFlight {
+                    waiter: Waiter::Caller(reply),
+                    api,
+                    ..
+                }) => {
+                    // The waiter may have given up (timed out); the frame is then
+                    // dropped, never given to anyone else.
+                    let undelivered = reply.send(Ok(frame)).is_err();
+                    if undelivered {
+                        tracing::debug!(
+                            ?api,
+                            correlation_id = id,
+                            "dropping a response nobody waits for"
+                        );
+                    }
+                }
+                Some(InFlight {
+                    waiter: Waiter::Reauth,
+                    api,
+                    ..
+                }) => self.on_renewal_response(api, id, frame)?,
+                None => {}
             }
+            self.arm_renewal_deadline();
         }
         Ok(())
     }
 
-    /// Fails everything still waiting with `reason` and marks the handle closed.
-    fn shutdown(mut self, reason: DisconnectReason) {
+    /// Fails everything still waiting and marks the handle closed.
+    fn shutdown(mut self, stop: Stop) {
+        let (reason, error) = match stop {
+            Stop::Disconnected(reason) => {
+                let error = ClusterError::Disconnected {
+                    broker: self.shared.broker.clone(),
+                    reason: reason.clone(),
+                };
+                (reason, error)
+            }
+            Stop::Failed { reason, error } => {
+                tracing::warn!(%error, "closing the connection");
+                *lock(&self.shared.failure) = Some((*error).clone());
+                (reason, *error)
+            }
+        };
         self.shared.poison(reason.clone());
         self.commands.close();
         let pending = self.in_flight.len() + self.write_acks.len();
@@ -562,17 +881,17 @@ impl Task {
             DisconnectReason::Closed => tracing::debug!(pending, "connection closed"),
             _ => tracing::warn!(%reason, pending, "connection lost"),
         }
-        let error = ClusterError::Disconnected {
-            broker: self.shared.broker.clone(),
-            reason,
-        };
         for waiter in self.in_flight.drain(..) {
-            let _ = waiter.reply.send(Err(error.clone()));
+            if let Waiter::Caller(reply) = waiter.waiter {
+                let _ = reply.send(Err(error.clone()));
+            }
         }
         for (_, reply) in self.write_acks.drain(..) {
             let _ = reply.send(Err(error.clone()));
         }
-        while let Ok(command) = self.commands.try_recv() {
+        let held = self.held.take();
+        let queued = std::iter::from_fn(|| self.commands.try_recv().ok());
+        for command in held.into_iter().chain(queued) {
             match command.reply {
                 Reply::Response(reply) => {
                     let _ = reply.send(Err(error.clone()));
@@ -582,6 +901,40 @@ impl Task {
                 }
             }
         }
+    }
+}
+
+/// Feeds the response to a renewal step (`api`: SaslHandshake or SaslAuthenticate)
+/// to `exchange`.
+fn renewal_step(
+    exchange: &mut SaslExchange,
+    api: ApiKey,
+    correlation_id: i32,
+    frame: Bytes,
+    broker: &BrokerRef,
+) -> Result<SaslNext, ClusterError> {
+    let codec = |source| ClusterError::Codec {
+        broker: Some(broker.clone()),
+        source,
+    };
+    if api == ApiKey::SaslHandshake {
+        let version = exchange.handshake_version();
+        let response = decode_response::<SaslHandshakeRequest>(frame, version, correlation_id)
+            .map_err(codec)?;
+        exchange.on_handshake(&response).map(SaslNext::Authenticate)
+    } else {
+        let version = exchange.authenticate_version();
+        let response = decode_response::<SaslAuthenticateRequest>(frame, version, correlation_id)
+            .map_err(codec)?;
+        exchange.on_authenticate(&response)
+    }
+}
+
+/// Sleeps until `at`; never wakes for `None` (callers guard the branch).
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

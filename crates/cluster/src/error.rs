@@ -251,7 +251,14 @@ pub enum ClusterError {
     /// the credentials, or the exchange broke. Never carries credentials; `reason`
     /// may hold the broker's `error_message`. Not retriable, except when an
     /// OAUTHBEARER token provider had no token ([`SecurityError::is_retriable`]).
-    #[error("SASL {mechanism} authentication with {broker} failed: {reason}")]
+    ///
+    /// With `reauthentication` set, it was the renewal (KIP-368) of the session of a
+    /// connection already in use that failed: that connection is closed, and the
+    /// requests waiting for the renewal fail with this error.
+    #[error(
+        "SASL {mechanism} {} with {broker} failed: {reason}",
+        if *reauthentication { "re-authentication" } else { "authentication" }
+    )]
     Sasl {
         /// The broker dialled.
         broker: BrokerRef,
@@ -264,6 +271,9 @@ pub enum ClusterError {
         /// The authenticator's error, if it failed on our side.
         #[source]
         source: Option<Box<SecurityError>>,
+        /// Whether this was a re-authentication of an established connection
+        /// (KIP-368) rather than the authentication of a new one.
+        reauthentication: bool,
     },
 }
 

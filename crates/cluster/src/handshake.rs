@@ -4,10 +4,13 @@
 //! These requests go one at a time, in order, so they are written and read here
 //! directly instead of through the pipelined connection task.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use flame_kafka_codec::frame::response_correlation_id;
 use flame_kafka_codec::messages::{
-    ApiKey, ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ApiKey, ApiVersionsRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use flame_kafka_codec::protocol::{Request, StrBytes};
 use flame_kafka_codec::{
@@ -17,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::ClusterConfig;
 use crate::error::{BrokerRef, ClusterError, DisconnectReason};
-use crate::sasl::{self, Step};
+use crate::sasl::{self, Authenticator, Step};
 use crate::security::{SaslConfig, SecurityError};
 use crate::tls::{self, TlsConnector};
 use crate::transport::{connect_tcp, Endpoint, Transport};
@@ -39,6 +42,10 @@ pub(crate) struct Established {
     pub(crate) versions: NegotiatedVersions,
     /// The first correlation id the task may use.
     pub(crate) next_correlation_id: i32,
+    /// The session lifetime the broker gave in its SaslAuthenticate response (KIP-368):
+    /// the connection must re-authenticate before it ends. `None` without SASL, or
+    /// when the broker set none (a lifetime of 0).
+    pub(crate) session_lifetime: Option<Duration>,
 }
 
 /// Dials `endpoint` and sets the connection up as `config.security` says.
@@ -78,15 +85,17 @@ pub(crate) async fn setup(
         tls_server: tls.map(|_| endpoint.host.as_str()),
     };
     let versions = exchange.api_versions().await?;
-    if let Some(sasl) = config.security.sasl() {
-        exchange.authenticate(sasl, &versions).await?;
-    }
+    let session_lifetime = match config.security.sasl() {
+        Some(sasl) => exchange.authenticate(sasl, &versions).await?,
+        None => None,
+    };
     tracing::debug!(%broker, "connection set up");
     Ok(Established {
         transport: exchange.transport,
         read_buf: exchange.read_buf,
         versions,
         next_correlation_id: exchange.next_correlation_id,
+        session_lifetime,
     })
 }
 
@@ -229,87 +238,22 @@ impl Exchange<'_> {
     }
 
     /// SaslHandshake (v1) then SaslAuthenticate round trips until the authenticator
-    /// is done.
+    /// is done; returns the session lifetime the broker set, if any.
     async fn authenticate(
         &mut self,
         config: &SaslConfig,
         versions: &NegotiatedVersions,
-    ) -> Result<(), ClusterError> {
-        let mechanism = config.mechanism.name();
-        let sasl_error =
-            |code: Option<KafkaCode>, reason: String, source: Option<Box<SecurityError>>| {
-                ClusterError::Sasl {
-                    broker: self.broker.clone(),
-                    mechanism: mechanism.to_owned(),
-                    code,
-                    reason,
-                    source,
-                }
-            };
-        let mut auth = sasl::authenticator(config)
-            .map_err(|e| sasl_error(None, e.to_string(), Some(Box::new(e))))?;
-        let handshake_version = self.version::<SaslHandshakeRequest>(versions)?;
-        if handshake_version < 1 {
-            return Err(sasl_error(
-                None,
-                "the broker does not support SaslHandshake v1 (SaslAuthenticate)".to_owned(),
-                None,
-            ));
-        }
-        let authenticate_version = self.version::<SaslAuthenticateRequest>(versions)?;
-        let request =
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-        let response = self.call(handshake_version, &request).await?;
-        if let Some(code) = KafkaCode::from_code(response.error_code) {
-            let enabled: Vec<_> = response.mechanisms.iter().map(|m| m.to_string()).collect();
-            return Err(sasl_error(
-                Some(code),
-                format!("broker enables only [{}]", enabled.join(", ")),
-                None,
-            ));
-        }
-        let mut client_bytes = auth
-            .initial_response()
-            .map_err(|e| sasl_error(None, e.to_string(), Some(Box::new(e))))?;
-        for _ in 0..MAX_SASL_ROUNDS {
-            let request = SaslAuthenticateRequest::default().with_auth_bytes(client_bytes.into());
-            let response = self.call(authenticate_version, &request).await?;
-            if let Some(code) = KafkaCode::from_code(response.error_code) {
-                let message = response
-                    .error_message
-                    .as_ref()
-                    .map_or_else(|| code.description().to_owned(), ToString::to_string);
-                let source = SecurityError::AuthenticationFailed {
-                    mechanism,
-                    message: message.clone(),
-                };
-                return Err(sasl_error(Some(code), message, Some(Box::new(source))));
-            }
-            match auth
-                .step(&response.auth_bytes)
-                .map_err(|e| sasl_error(None, e.to_string(), Some(Box::new(e))))?
-            {
-                Step::Respond(next) => client_bytes = next,
-                Step::Done => {
-                    tracing::debug!(broker = %self.broker, mechanism, "SASL authentication succeeded");
-                    return Ok(());
-                }
+    ) -> Result<Option<Duration>, ClusterError> {
+        let (mut sasl, handshake) = SaslExchange::start(config, versions, self.broker, false)?;
+        let response = self.call(sasl.handshake_version(), &handshake).await?;
+        let mut request = sasl.on_handshake(&response)?;
+        loop {
+            let response = self.call(sasl.authenticate_version(), &request).await?;
+            match sasl.on_authenticate(&response)? {
+                SaslNext::Authenticate(next) => request = next,
+                SaslNext::Done { session_lifetime } => return Ok(session_lifetime),
             }
         }
-        Err(sasl_error(
-            None,
-            format!("exchange did not finish within {MAX_SASL_ROUNDS} rounds"),
-            None,
-        ))
-    }
-
-    fn version<R: Request>(&self, versions: &NegotiatedVersions) -> Result<i16, ClusterError> {
-        versions
-            .version::<R>()
-            .map_err(|source| ClusterError::Codec {
-                broker: Some(self.broker.clone()),
-                source,
-            })
     }
 
     /// A socket error: on TLS, classified (a rejected client certificate shows up
@@ -328,6 +272,210 @@ impl Exchange<'_> {
         ClusterError::Disconnected {
             broker: self.broker.clone(),
             reason,
+        }
+    }
+}
+
+/// One SASL exchange over Kafka requests, sans-IO: SaslHandshake (v1), then
+/// SaslAuthenticate rounds until the mechanism is done. It drives both the first
+/// authentication of a connection ([`setup`]) and each re-authentication of a live
+/// one (KIP-368, in the connection task), so both behave alike.
+pub(crate) struct SaslExchange {
+    broker: BrokerRef,
+    mechanism: &'static str,
+    auth: Box<dyn Authenticator>,
+    handshake_version: i16,
+    authenticate_version: i16,
+    /// SaslAuthenticate requests made so far.
+    rounds: usize,
+    /// Whether this renews the session of an authenticated connection.
+    reauthentication: bool,
+}
+
+impl std::fmt::Debug for SaslExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The authenticator holds credentials: never shown.
+        f.debug_struct("SaslExchange")
+            .field("broker", &self.broker)
+            .field("mechanism", &self.mechanism)
+            .field("rounds", &self.rounds)
+            .field("reauthentication", &self.reauthentication)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`SaslExchange`] wants after a SaslAuthenticate response.
+#[derive(Debug)]
+pub(crate) enum SaslNext {
+    /// Send this SaslAuthenticate request next.
+    Authenticate(SaslAuthenticateRequest),
+    /// Authentication succeeded.
+    Done {
+        /// The session lifetime the broker set (SaslAuthenticate v1+), `None` for
+        /// none (0, or an older broker): then the session never needs renewing.
+        session_lifetime: Option<Duration>,
+    },
+}
+
+impl SaslExchange {
+    /// Checks the config and the broker's versions (SaslHandshake v1, that is
+    /// SaslAuthenticate, is required) and builds a fresh authenticator (an
+    /// OAUTHBEARER one asks its provider for a token when it is first used);
+    /// returns the exchange and the SaslHandshake request to send first.
+    ///
+    /// # Errors
+    /// [`ClusterError::Sasl`] (the config lacks what the mechanism needs, or the
+    /// broker is too old), [`ClusterError::Codec`] (no common version).
+    pub(crate) fn start(
+        config: &SaslConfig,
+        versions: &NegotiatedVersions,
+        broker: &BrokerRef,
+        reauthentication: bool,
+    ) -> Result<(Self, SaslHandshakeRequest), ClusterError> {
+        let mechanism = config.mechanism.name();
+        let error = |reason: String, source: Option<Box<SecurityError>>| ClusterError::Sasl {
+            broker: broker.clone(),
+            mechanism: mechanism.to_owned(),
+            code: None,
+            reason,
+            source,
+            reauthentication,
+        };
+        let auth =
+            sasl::authenticator(config).map_err(|e| error(e.to_string(), Some(Box::new(e))))?;
+        let version = |r: Result<i16, _>| {
+            r.map_err(|source| ClusterError::Codec {
+                broker: Some(broker.clone()),
+                source,
+            })
+        };
+        let handshake_version = version(versions.version::<SaslHandshakeRequest>())?;
+        if handshake_version < 1 {
+            return Err(error(
+                "the broker does not support SaslHandshake v1 (SaslAuthenticate)".to_owned(),
+                None,
+            ));
+        }
+        let authenticate_version = version(versions.version::<SaslAuthenticateRequest>())?;
+        let request =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let exchange = SaslExchange {
+            broker: broker.clone(),
+            mechanism,
+            auth,
+            handshake_version,
+            authenticate_version,
+            rounds: 0,
+            reauthentication,
+        };
+        Ok((exchange, request))
+    }
+
+    /// The SaslHandshake version to send at.
+    pub(crate) fn handshake_version(&self) -> i16 {
+        self.handshake_version
+    }
+
+    /// The SaslAuthenticate version to send at.
+    pub(crate) fn authenticate_version(&self) -> i16 {
+        self.authenticate_version
+    }
+
+    /// Handles the SaslHandshake response; returns the first SaslAuthenticate
+    /// request (the mechanism's initial response).
+    ///
+    /// # Errors
+    /// [`ClusterError::Sasl`]: the broker does not enable the mechanism, or the
+    /// authenticator failed (e.g. an OAUTHBEARER provider had no token).
+    pub(crate) fn on_handshake(
+        &mut self,
+        response: &SaslHandshakeResponse,
+    ) -> Result<SaslAuthenticateRequest, ClusterError> {
+        if let Some(code) = KafkaCode::from_code(response.error_code) {
+            let enabled: Vec<_> = response.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(self.error(
+                Some(code),
+                format!("broker enables only [{}]", enabled.join(", ")),
+                None,
+            ));
+        }
+        let first = self
+            .auth
+            .initial_response()
+            .map_err(|e| self.error(None, e.to_string(), Some(Box::new(e))))?;
+        self.rounds = 1;
+        Ok(SaslAuthenticateRequest::default().with_auth_bytes(first.into()))
+    }
+
+    /// Handles a SaslAuthenticate response: the next request, or done.
+    ///
+    /// # Errors
+    /// [`ClusterError::Sasl`]: the broker refused (its error code and message), the
+    /// authenticator failed (e.g. SCRAM server proof wrong), or the exchange went on
+    /// for more than [`MAX_SASL_ROUNDS`] rounds.
+    pub(crate) fn on_authenticate(
+        &mut self,
+        response: &SaslAuthenticateResponse,
+    ) -> Result<SaslNext, ClusterError> {
+        if let Some(code) = KafkaCode::from_code(response.error_code) {
+            let message = response
+                .error_message
+                .as_ref()
+                .map_or_else(|| code.description().to_owned(), ToString::to_string);
+            let source = SecurityError::AuthenticationFailed {
+                mechanism: self.mechanism,
+                message: message.clone(),
+            };
+            return Err(self.error(Some(code), message, Some(Box::new(source))));
+        }
+        match self
+            .auth
+            .step(&response.auth_bytes)
+            .map_err(|e| self.error(None, e.to_string(), Some(Box::new(e))))?
+        {
+            Step::Respond(next) => {
+                if self.rounds >= MAX_SASL_ROUNDS {
+                    return Err(self.error(
+                        None,
+                        format!("exchange did not finish within {MAX_SASL_ROUNDS} rounds"),
+                        None,
+                    ));
+                }
+                self.rounds += 1;
+                Ok(SaslNext::Authenticate(
+                    SaslAuthenticateRequest::default().with_auth_bytes(next.into()),
+                ))
+            }
+            Step::Done => {
+                let session_lifetime = u64::try_from(response.session_lifetime_ms)
+                    .ok()
+                    .filter(|&ms| ms > 0)
+                    .map(Duration::from_millis);
+                tracing::debug!(
+                    broker = %self.broker,
+                    mechanism = self.mechanism,
+                    reauthentication = self.reauthentication,
+                    ?session_lifetime,
+                    "SASL authentication succeeded"
+                );
+                Ok(SaslNext::Done { session_lifetime })
+            }
+        }
+    }
+
+    fn error(
+        &self,
+        code: Option<KafkaCode>,
+        reason: String,
+        source: Option<Box<SecurityError>>,
+    ) -> ClusterError {
+        ClusterError::Sasl {
+            broker: self.broker.clone(),
+            mechanism: self.mechanism.to_owned(),
+            code,
+            reason,
+            source,
+            reauthentication: self.reauthentication,
         }
     }
 }

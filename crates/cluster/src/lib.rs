@@ -81,6 +81,7 @@ mod transport;
 pub use admin::NewTopic;
 pub use cluster::Cluster;
 pub use config::ClusterConfig;
+pub use connection::ConnectionStats;
 pub use error::{BrokerRef, ClusterError, DisconnectReason};
 pub use lane::Lane;
 pub use metadata::{BrokerAddress, BrokerId, Metadata, PartitionMetadata, TopicMetadata};

@@ -526,6 +526,61 @@ async fn sasl_plain_and_scram_authenticate() {
     }
 }
 
+/// KIP-368: kafka.sh gives SASL_PLAINTEXT sessions a 3 s lifetime
+/// (`connections.max.reauth.ms`), and the broker closes a connection used after its
+/// session expired. One connection kept busy for four lifetimes (three requests at
+/// once every 100 ms) must answer every request and stay the same connection: its
+/// session is renewed in place.
+#[tokio::test]
+async fn sasl_sessions_are_renewed_on_a_busy_connection() {
+    let bootstrap = env("FLAME_KAFKA_SASL_BOOTSTRAP");
+    let (user, password) = (
+        env("FLAME_KAFKA_SASL_USER"),
+        env("FLAME_KAFKA_SASL_PASSWORD"),
+    );
+    let lifetime = Duration::from_secs(3);
+    let sessions = async |sasl: SaslConfig| {
+        let mechanism = sasl.mechanism;
+        let cluster = connect_secured(&bootstrap, sasl_security(sasl, None))
+            .await
+            .unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        let id = cluster.any_broker().await.unwrap();
+        // A lane: a connection no background metadata refresh shares.
+        let lane = cluster.lane(Purpose::Metadata);
+        lane.send_with(id, |_| api_versions()).await.unwrap();
+        let before = cluster.connection_stats();
+        let started = Instant::now();
+        let mut answered = 0;
+        while started.elapsed() < 4 * lifetime {
+            let send = || lane.send_with(id, |_| api_versions());
+            let (a, b, c) = tokio::join!(send(), send(), send());
+            for result in [a, b, c] {
+                result.unwrap_or_else(|e| {
+                    panic!(
+                        "{mechanism}: request {answered} failed after {:?}: {e}",
+                        started.elapsed()
+                    )
+                });
+                answered += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let after = cluster.connection_stats();
+        eprintln!(
+            "{mechanism}: {answered} requests in {:?}; {before:?} -> {after:?}",
+            started.elapsed()
+        );
+        assert_eq!(after.opened, before.opened, "{mechanism}: reconnected");
+        let renewed = after.reauthenticated - before.reauthenticated;
+        assert!(
+            renewed >= 3,
+            "{mechanism}: {renewed} renewals in 4 lifetimes"
+        );
+    };
+    sessions(SaslConfig::plain(&user, password.as_str())).await;
+    sessions(SaslConfig::scram_sha512(&user, password.as_str())).await;
+}
+
 #[tokio::test]
 async fn wrong_sasl_password_is_a_typed_sasl_error_without_the_password() {
     let bootstrap = env("FLAME_KAFKA_SASL_BOOTSTRAP");

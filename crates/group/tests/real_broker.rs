@@ -1163,3 +1163,65 @@ async fn a_consumer_reads_from_the_follower_in_its_rack() {
     assert!(!log.contains("reading from the leader again"), "{log}");
     cluster.delete_topics(&[topic.as_str()]).await.ok();
 }
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: eval \"$(bash protocol-tests/harness/kafka.sh env)\"")
+    })
+}
+
+/// KIP-368: kafka.sh gives SASL_PLAINTEXT sessions a 3 s lifetime and the broker
+/// closes a connection used after its session expired. A group member over SASL
+/// that heartbeats, long-polls, commits and receives a record every 200 ms for
+/// four lifetimes gets every record, in order, over the connections it started
+/// with: their sessions are renewed in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_over_sasl_outlives_its_sessions() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut cluster_config = ClusterConfig::new(env("FLAME_KAFKA_SASL_BOOTSTRAP"));
+    cluster_config.security = flame_kafka_cluster::security::Security::SaslPlaintext(
+        flame_kafka_cluster::security::SaslConfig::scram_sha512(
+            env("FLAME_KAFKA_SASL_USER"),
+            env("FLAME_KAFKA_SASL_PASSWORD"),
+        ),
+    );
+    let cluster = Cluster::connect(cluster_config).await.unwrap();
+    let topic = topic(&cluster, 1).await;
+    let consumer = Consumer::new(
+        config(&unique("g-sasl")),
+        cluster.clone(),
+        vec![topic.clone()],
+    )
+    .unwrap();
+    // Warm up: joined, fetching, committing.
+    produce(&cluster, &topic, 0, &["m0".to_owned()]).await;
+    let first = take(&consumer, 1).await;
+    consumer.mark_record_done(&first[0]);
+    sleep(Duration::from_secs(1)).await;
+    let before = cluster.connection_stats();
+    let started = Instant::now();
+    let mut n = 1;
+    while started.elapsed() < Duration::from_secs(12) {
+        let sent = format!("m{n}");
+        produce(&cluster, &topic, 0, std::slice::from_ref(&sent)).await;
+        let got = take(&consumer, 1).await;
+        assert_eq!(value(&got[0]), sent, "after {:?}", started.elapsed());
+        assert_eq!(got[0].offset, n);
+        consumer.mark_record_done(&got[0]);
+        n += 1;
+        sleep(Duration::from_millis(200)).await;
+    }
+    let after = cluster.connection_stats();
+    assert_eq!(
+        after.opened, before.opened,
+        "reconnected: {before:?} -> {after:?}"
+    );
+    assert!(
+        after.reauthenticated - before.reauthenticated >= 3,
+        "{before:?} -> {after:?}"
+    );
+    consumer.close().await.unwrap();
+}

@@ -48,6 +48,13 @@ fn unique(label: &str) -> String {
 }
 
 async fn connect() -> Cluster {
+    init_tracing();
+    let mut config = ClusterConfig::new(bootstrap());
+    config.client_id = "flame-producer-tests".into();
+    Cluster::connect(config).await.unwrap()
+}
+
+fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -55,9 +62,6 @@ async fn connect() -> Cluster {
         )
         .with_test_writer()
         .try_init();
-    let mut config = ClusterConfig::new(bootstrap());
-    config.client_id = "flame-producer-tests".into();
-    Cluster::connect(config).await.unwrap()
 }
 
 async fn topic(cluster: &Cluster, label: &str, partitions: i32) -> String {
@@ -610,4 +614,71 @@ async fn batches_refused_as_too_large_are_split() {
             assert!(batches.iter().all(|b| b.producer_id == -1));
         }
     }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: eval \"$(bash protocol-tests/harness/kafka.sh env)\"")
+    })
+}
+
+/// KIP-368: kafka.sh gives SASL_PLAINTEXT sessions a 3 s lifetime and the broker
+/// closes a connection used after its session expired. A producer sending a record
+/// every 100 ms for four lifetimes delivers every one, in order, over the
+/// connections it started with: their sessions are renewed in place.
+#[tokio::test]
+async fn a_producer_over_sasl_outlives_its_sessions() {
+    init_tracing();
+    let mut config = ClusterConfig::new(env("FLAME_KAFKA_SASL_BOOTSTRAP"));
+    config.client_id = "flame-producer-tests".into();
+    config.security = flame_kafka_cluster::security::Security::SaslPlaintext(
+        flame_kafka_cluster::security::SaslConfig::scram_sha512(
+            env("FLAME_KAFKA_SASL_USER"),
+            env("FLAME_KAFKA_SASL_PASSWORD"),
+        ),
+    );
+    let cluster = Cluster::connect(config).await.unwrap();
+    let topic = topic(&cluster, "sasl", 2).await;
+    let producer = Producer::new(ProducerConfig::default(), cluster.clone()).unwrap();
+    // Warm up: every connection the producer needs is open.
+    for partition in 0..2 {
+        let r = ProducerRecord::new(&topic)
+            .partition(partition)
+            .timestamp(1);
+        producer.send(r).await.unwrap().await.unwrap();
+    }
+    let before = cluster.connection_stats();
+    let started = Instant::now();
+    let mut sent = Vec::new();
+    let mut delivered = Vec::new();
+    while started.elapsed() < Duration::from_secs(12) {
+        let i = sent.len();
+        let r = ProducerRecord::new(&topic)
+            .partition((i % 2) as i32)
+            .value(format!("v{i}"))
+            .timestamp(1);
+        sent.push(r.clone());
+        delivered.push(producer.send(r).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    producer.flush().await.unwrap();
+    let mut next = BTreeMap::from([(0, 1), (1, 1)]);
+    for (i, d) in delivered.into_iter().enumerate() {
+        let m = d
+            .await
+            .unwrap_or_else(|e| panic!("record {i} of {}: {e}", sent.len()));
+        let expected = next.get_mut(&m.partition).unwrap();
+        assert_eq!(m.offset, *expected, "record {i}");
+        *expected += 1;
+    }
+    let after = cluster.connection_stats();
+    assert_eq!(
+        after.opened, before.opened,
+        "reconnected: {before:?} -> {after:?}"
+    );
+    assert!(
+        after.reauthenticated - before.reauthenticated >= 3,
+        "{before:?} -> {after:?}"
+    );
+    producer.close(Duration::from_secs(10)).await.unwrap();
 }

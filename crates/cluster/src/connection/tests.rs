@@ -514,3 +514,345 @@ async fn idle_connection_is_closed() {
         .await
         .expect("no hang");
 }
+
+// ---------------------------------------------------------------- re-authentication
+
+mod reauth {
+    //! KIP-368 against a fake SASL broker that, like Kafka, handles one request
+    //! of a connection at a time, in order.
+
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex as StdMutex;
+
+    use bytes::Bytes;
+    use flame_kafka_codec::messages::{
+        RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeResponse,
+    };
+    use flame_kafka_codec::protocol::{Decodable, StrBytes};
+
+    use super::*;
+    use crate::security::{SaslConfig, Security, SecurityError, TokenProvider};
+
+    const PASSWORD: &str = "reauth-test-password-93";
+
+    /// What the fake broker does.
+    #[derive(Clone)]
+    struct Script {
+        /// `session_lifetime_ms` of every successful SaslAuthenticate response.
+        lifetime_ms: i64,
+        /// Refuse the n-th authentication (1 = the first), then close.
+        refuse: Option<usize>,
+        /// Never answer the n-th SaslHandshake.
+        silent_handshake: Option<usize>,
+        /// How long a Metadata request takes.
+        metadata_delay: Duration,
+    }
+
+    impl Script {
+        fn lifetime(ms: i64) -> Self {
+            Script {
+                lifetime_ms: ms,
+                refuse: None,
+                silent_handshake: None,
+                metadata_delay: Duration::ZERO,
+            }
+        }
+    }
+
+    /// What the fake broker saw.
+    #[derive(Default)]
+    struct Log {
+        /// Api keys in arrival order.
+        apis: Vec<i16>,
+        /// The auth bytes of each first SaslAuthenticate of an authentication.
+        first_tokens: Vec<Bytes>,
+        /// Requests other than SaslAuthenticate that arrived while an
+        /// authentication was under way (the broker would take them as tokens).
+        interleaved: usize,
+    }
+
+    impl Log {
+        fn count(&self, api: ApiKey) -> usize {
+            self.apis.iter().filter(|&&a| a == api as i16).count()
+        }
+    }
+
+    async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+        let len = stream.read_i32().await.ok()?;
+        let mut frame = vec![0; usize::try_from(len).ok()?];
+        stream.read_exact(&mut frame).await.ok()?;
+        Some(Bytes::from(frame))
+    }
+
+    async fn sasl_broker(script: Script) -> (SocketAddr, Arc<StdMutex<Log>>) {
+        let log = Arc::new(StdMutex::new(Log::default()));
+        let seen = Arc::clone(&log);
+        let addr = fake_broker(move |mut stream| async move {
+            let mut authentications = 0;
+            let mut handshakes = 0;
+            // Whether an authentication is under way (handshake seen, not done).
+            let mut authenticating = false;
+            while let Some(frame) = read_frame(&mut stream).await {
+                let mut b = frame.clone();
+                let (api, version) = (b.get_i16(), b.get_i16());
+                let correlation_id = b.get_i32();
+                seen.lock().unwrap().apis.push(api);
+                let reply = if api == ApiKey::ApiVersions as i16 {
+                    let body = api_versions(&[
+                        (ApiKey::ApiVersions, 0, 3),
+                        (ApiKey::Metadata, 0, 12),
+                        (ApiKey::SaslHandshake, 0, 1),
+                        (ApiKey::SaslAuthenticate, 0, 2),
+                    ]);
+                    response_frame(correlation_id, version, &body)
+                } else if api == ApiKey::SaslHandshake as i16 {
+                    handshakes += 1;
+                    if script.silent_handshake == Some(handshakes) {
+                        while read_frame(&mut stream).await.is_some() {}
+                        return;
+                    }
+                    if authenticating {
+                        seen.lock().unwrap().interleaved += 1;
+                    }
+                    authenticating = true;
+                    let body = SaslHandshakeResponse::default()
+                        .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
+                    response_frame(correlation_id, version, &body)
+                } else if api == ApiKey::SaslAuthenticate as i16 {
+                    let mut b = frame.clone();
+                    let header_version = SaslAuthenticateRequest::header_version(version);
+                    RequestHeader::decode(&mut b, header_version).unwrap();
+                    let request = SaslAuthenticateRequest::decode(&mut b, version).unwrap();
+                    seen.lock().unwrap().first_tokens.push(request.auth_bytes);
+                    authentications += 1;
+                    authenticating = false;
+                    let mut body = SaslAuthenticateResponse::default();
+                    let refused = script.refuse == Some(authentications);
+                    if refused {
+                        body = body
+                            .with_error_code(KafkaCode::SaslAuthenticationFailed.code())
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "Authentication failed during re-authentication due to \
+                                 invalid credentials with SASL mechanism PLAIN",
+                            )));
+                    } else {
+                        body = body.with_session_lifetime_ms(script.lifetime_ms);
+                    }
+                    let frame = response_frame(correlation_id, version, &body);
+                    if refused {
+                        let _ = stream.write_all(&frame).await;
+                        return;
+                    }
+                    frame
+                } else {
+                    if authenticating {
+                        seen.lock().unwrap().interleaved += 1;
+                    }
+                    tokio::time::sleep(script.metadata_delay).await;
+                    response_frame(correlation_id, version, &MetadataResponse::default())
+                };
+                if stream.write_all(&reply).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        (addr, log)
+    }
+
+    fn sasl_config(sasl: SaslConfig) -> ClusterConfig {
+        let mut config = config();
+        config.security = Security::SaslPlaintext(sasl);
+        config
+    }
+
+    fn plain() -> ClusterConfig {
+        sasl_config(SaslConfig::plain("alice", PASSWORD))
+    }
+
+    async fn open_sasl(addr: SocketAddr, config: ClusterConfig) -> (Connection, Dialer) {
+        let dialer = Dialer::new(Arc::new(config)).unwrap();
+        let endpoint = Endpoint::new(addr.ip().to_string(), addr.port());
+        let broker = BrokerRef::broker(BrokerId(1), endpoint.address());
+        let connection = dialer
+            .open(&endpoint, broker, Purpose::Metadata, LaneId::SHARED)
+            .await
+            .unwrap();
+        (connection, dialer)
+    }
+
+    #[tokio::test]
+    async fn renews_the_session_behind_requests_in_flight() {
+        let script = Script {
+            metadata_delay: Duration::from_millis(60),
+            ..Script::lifetime(400)
+        };
+        let (addr, log) = sasl_broker(script).await;
+        let run = async {
+            let (connection, dialer) = open_sasl(addr, plain()).await;
+            let started = Instant::now();
+            let mut answered = 0;
+            // Two requests in flight at all times for 1.5 s: ~3 session lifetimes.
+            while started.elapsed() < Duration::from_millis(1500) {
+                let (a, b) = tokio::join!(metadata(&connection), metadata(&connection));
+                a.unwrap();
+                b.unwrap();
+                answered += 2;
+            }
+            // Waits for a renewal still under way, if any; none starts after it
+            // (the connection is idle and the next is not due yet).
+            metadata(&connection).await.unwrap();
+            answered += 1;
+            assert!(!connection.is_closed());
+            (answered, dialer.stats())
+        };
+        let (answered, stats) = tokio::time::timeout(TEST_LIMIT, run)
+            .await
+            .expect("no hang");
+        let log = log.lock().unwrap();
+        let renewals = log.count(ApiKey::SaslHandshake) - 1;
+        assert!(renewals >= 3, "{renewals} renewals");
+        assert_eq!(stats.reauthenticated, renewals as u64);
+        assert_eq!(stats.opened, 1);
+        assert_eq!(log.count(ApiKey::Metadata), answered);
+        assert_eq!(
+            log.interleaved, 0,
+            "a request interleaved with an authentication"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_session_lifetime_means_no_renewal() {
+        let (addr, log) = sasl_broker(Script::lifetime(0)).await;
+        let run = async {
+            let (connection, dialer) = open_sasl(addr, plain()).await;
+            for _ in 0..16 {
+                metadata(&connection).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            dialer.stats()
+        };
+        let stats = tokio::time::timeout(TEST_LIMIT, run)
+            .await
+            .expect("no hang");
+        assert_eq!(stats.reauthenticated, 0);
+        let log = log.lock().unwrap();
+        assert_eq!(log.count(ApiKey::SaslHandshake), 1);
+        assert_eq!(log.count(ApiKey::Metadata), 16);
+    }
+
+    #[tokio::test]
+    async fn refused_renewal_is_a_non_retriable_sasl_error_and_closes_the_connection() {
+        let script = Script {
+            refuse: Some(2),
+            ..Script::lifetime(300)
+        };
+        let (addr, _log) = sasl_broker(script).await;
+        let run = async {
+            let (connection, _dialer) = open_sasl(addr, plain()).await;
+            metadata(&connection).await.unwrap();
+            // Idle past the renewal point: the next request starts the renewal and
+            // waits for it.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let err = metadata(&connection).await.unwrap_err();
+            assert!(connection.is_closed());
+            // Later requests on this connection get the same error.
+            let again = metadata(&connection).await.unwrap_err();
+            (err, again)
+        };
+        let (err, again) = tokio::time::timeout(TEST_LIMIT, run)
+            .await
+            .expect("no hang");
+        for err in [&err, &again] {
+            match err {
+                ClusterError::Sasl {
+                    code: Some(KafkaCode::SaslAuthenticationFailed),
+                    mechanism,
+                    reauthentication: true,
+                    ..
+                } => assert_eq!(mechanism, "PLAIN"),
+                other => panic!("expected a re-authentication Sasl error, got {other:?}"),
+            }
+            assert!(!err.is_retriable());
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains("SASL PLAIN re-authentication"), "{shown}");
+            assert!(!shown.contains(PASSWORD), "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unanswered_renewal_times_out_and_closes_the_connection() {
+        let script = Script {
+            silent_handshake: Some(2),
+            ..Script::lifetime(300)
+        };
+        let (addr, _log) = sasl_broker(script).await;
+        let run = async {
+            let (connection, _dialer) = open_sasl(addr, plain()).await;
+            metadata(&connection).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let started = Instant::now();
+            let err = metadata(&connection).await.unwrap_err();
+            (err, started.elapsed(), connection.is_closed())
+        };
+        let (err, elapsed, closed) = tokio::time::timeout(TEST_LIMIT, run)
+            .await
+            .expect("no hang");
+        // The waiting request's own 1 s timeout and the renewal's 1 s deadline
+        // race; either way a retriable timeout, and the connection is closed.
+        assert!(
+            matches!(
+                err,
+                ClusterError::Timeout {
+                    api: ApiKey::Metadata | ApiKey::SaslHandshake,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.is_retriable());
+        assert!(closed);
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    /// Hands out `token-1`, `token-2`, ...
+    struct Counting(AtomicUsize);
+
+    impl TokenProvider for Counting {
+        fn token(&self) -> Result<String, SecurityError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(format!("token-{n}"))
+        }
+    }
+
+    #[tokio::test]
+    async fn oauthbearer_renewal_sends_a_fresh_token() {
+        let (addr, log) = sasl_broker(Script::lifetime(300)).await;
+        let provider = Arc::new(Counting(AtomicUsize::new(0)));
+        let config = sasl_config(SaslConfig::oauthbearer(provider.clone()));
+        let run = async {
+            let (connection, dialer) = open_sasl(addr, config).await;
+            metadata(&connection).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            metadata(&connection).await.unwrap();
+            dialer.stats()
+        };
+        let stats = tokio::time::timeout(TEST_LIMIT, run)
+            .await
+            .expect("no hang");
+        assert_eq!(stats.reauthenticated, 1);
+        let log = log.lock().unwrap();
+        let tokens: Vec<_> = log
+            .first_tokens
+            .iter()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                "n,,\x01auth=Bearer token-1\x01\x01",
+                "n,,\x01auth=Bearer token-2\x01\x01"
+            ]
+        );
+    }
+}
