@@ -13,11 +13,13 @@ use std::fmt;
 
 use flame_kafka_cluster::{BrokerId, Cluster, ClusterConfig, ClusterError, Purpose};
 use flame_kafka_codec::messages::fetch_request::{FetchPartition, FetchTopic};
+use flame_kafka_codec::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use flame_kafka_codec::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use flame_kafka_codec::messages::{
-    FetchRequest, FindCoordinatorRequest, GroupId, OffsetFetchRequest, TopicName,
+    BrokerId as BrokerIdWire, FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest,
+    OffsetFetchRequest, TopicName,
 };
 use flame_kafka_codec::protocol::StrBytes;
 use flame_kafka_codec::record_batch::{decode_batches, DecodeLimits, RecordBatch};
@@ -34,8 +36,9 @@ pub async fn connect() -> Cluster {
 }
 
 /// Creates a fresh topic, named [`unique_name`]`(prefix)`, with `partitions`
-/// partitions and replication factor `replication`; returns its name. Panics if
-/// the brokers refuse it.
+/// partitions and replication factor `replication`, and waits until every
+/// partition's leader serves it ([`wait_until_online`]); returns its name. Panics
+/// if the brokers refuse it or it does not come online in 30 s.
 pub async fn create_topic(
     cluster: &Cluster,
     prefix: &str,
@@ -47,7 +50,60 @@ pub async fn create_topic(
         .create_topics(&[(topic.as_str(), partitions, replication)])
         .await
         .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
+    wait_until_online(cluster, &topic, partitions).await;
     topic
+}
+
+/// Waits until the leader of each of `topic`'s `partitions` partitions answers a
+/// ListOffsets for it without an error. A new partition is in the metadata a
+/// moment before its leader has created its log; until then the leader refuses it
+/// with NOT_LEADER_OR_FOLLOWER, which an acks=0 write never hears of (it is simply
+/// dropped). Panics after 30 s.
+pub async fn wait_until_online(cluster: &Cluster, topic: &str, partitions: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for partition in 0..partitions {
+        loop {
+            let Err(last) = latest_offset(cluster, topic, partition).await else {
+                break;
+            };
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic}[{partition}] not online after 30 s: {last}"
+            );
+            let _ = cluster.refresh_metadata().await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The log end offset of a partition, asked of its leader with ListOffsets.
+/// `Err` (a description) when the leader is unknown, the request fails, or the
+/// partition answers with an error code.
+pub async fn latest_offset(cluster: &Cluster, topic: &str, partition: i32) -> Result<i64, String> {
+    let (leader, _) = cluster
+        .leader(topic, partition)
+        .await
+        .map_err(|e| format!("leader: {e}"))?;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerIdWire(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-1)])]);
+    let (response, _) = cluster
+        .send(leader, Purpose::Fetch, &request)
+        .await
+        .map_err(|e| format!("list offsets: {e}"))?;
+    let data = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| "list offsets: no partition in the answer".to_owned())?;
+    match KafkaCode::from_code(data.error_code) {
+        None => Ok(data.offset),
+        Some(code) => Err(format!("list offsets: {code:?}")),
+    }
 }
 
 /// [`create_topic`] on the single test broker (replication factor 1), through a
