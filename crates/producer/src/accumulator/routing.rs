@@ -1,13 +1,12 @@
 //! Routing: topics and partitions as metadata describes them, and which partition
 //! each record goes to (the partitioner, the sticky partitions).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flame_kafka_codec::KafkaCode;
 
-use super::{Accumulator, Partition, Queued, Topic, TopicUpdate};
+use super::{Accumulator, ChunkedQueue, Partition, Queued, Topic, TopicUpdate};
 use crate::partitioner::{Partitioner, Placement};
 use crate::{BrokerId, ProduceError};
 
@@ -28,7 +27,7 @@ impl Accumulator {
             key.clone(),
             Topic {
                 partitions: Vec::new(),
-                unrouted: VecDeque::new(),
+                unrouted: ChunkedQueue::default(),
                 since: now,
                 last_error: None,
                 sticky: None,
@@ -60,7 +59,7 @@ impl Accumulator {
             topic.unrouted.push_back(queued);
             return;
         }
-        let partition = match queued.partition {
+        let partition = match queued.partition() {
             Some(p) if p >= count => {
                 let error = ProduceError::UnknownPartition {
                     topic: name.to_string(),
@@ -90,7 +89,7 @@ impl Accumulator {
         let Some(p) = topic.partitions.get_mut(partition as usize) else {
             return;
         };
-        p.queued_bytes += queued.size;
+        p.queued_bytes += queued.size();
         p.queue.push_back(queued);
         // Uniform sticky: a full batch ends the stickiness.
         if java && p.queued_bytes >= max_batch && topic.sticky.is_some_and(|(s, _)| s == partition)
@@ -248,8 +247,8 @@ impl Accumulator {
             p.leader = leader;
         }
         topic.last_error = None;
-        let waiting: Vec<Queued> = topic.unrouted.drain(..).collect();
-        for queued in waiting {
+        let waiting = std::mem::take(&mut topic.unrouted);
+        for queued in waiting.take_all_owned() {
             self.route(name, queued, now);
         }
     }
@@ -280,8 +279,8 @@ impl Accumulator {
             }
             error
         };
-        let failed: Vec<Queued> = topic.unrouted.drain(..).collect();
-        for queued in failed {
+        let failed = std::mem::take(&mut topic.unrouted);
+        for queued in failed.take_all_owned() {
             self.fail_queued(queued, error.clone());
         }
     }
