@@ -21,10 +21,10 @@ use crate::accumulator::{
 };
 use crate::config::Acks;
 use crate::inbox::{self, Chunk, Inbox};
-use crate::{FlushError, ProduceError, RecordMetadata};
+use crate::{FlushError, ProduceError};
 
 /// Where a record's outcome goes.
-pub(crate) type DeliverySender = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+pub(crate) type DeliverySender = crate::delivery::Reply;
 
 /// What the handles ask of the driver.
 pub(crate) enum Command {
@@ -310,7 +310,7 @@ impl Driver {
             } => {
                 if self.closing.is_some() {
                     self.release(bytes);
-                    let _ = reply.send(Err(ProduceError::Closed));
+                    reply.send(Err(ProduceError::Closed));
                     return;
                 }
                 let appended =
@@ -322,14 +322,14 @@ impl Driver {
                     }
                     Err(AppendError::Rejected(error)) => {
                         self.release(bytes);
-                        let _ = reply.send(Err(error));
+                        reply.send(Err(error));
                     }
                     Err(AppendError::Full(_)) => {
                         self.release(bytes);
                         // The handle's semaphores keep the accumulator below its
                         // limits, so this means the two disagree: report, not lose.
                         let waited = now.saturating_duration_since(sent);
-                        let _ = reply.send(Err(ProduceError::QueueFull { topic, waited }));
+                        reply.send(Err(ProduceError::QueueFull { topic, waited }));
                     }
                 }
             }
@@ -464,7 +464,7 @@ impl Driver {
             }
             if let Some(pending) = self.pending.remove(delivery.id) {
                 self.release(pending.bytes);
-                let _ = pending.reply.send(delivery.result);
+                pending.reply.send(delivery.result);
             }
         }
         let oldest = self.pending.first();
@@ -692,7 +692,7 @@ mod tests {
     #[test]
     fn pending_set_is_a_window_of_ids() {
         let pending = || Pending {
-            reply: oneshot::channel().0,
+            reply: crate::delivery::Slots::default().reserve().0,
             bytes: 1,
         };
         let mut set = PendingSet::default();

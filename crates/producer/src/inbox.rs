@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::delivery::{Receiver, Reply, Slots};
 use crate::driver::Command;
 
 /// Commands per chunk.
@@ -31,6 +32,8 @@ struct State {
     spare: Vec<Chunk>,
     /// Every handle is gone: the driver delivers what is queued and stops.
     handles_gone: bool,
+    /// The delivery slots of the records sent.
+    slots: Slots,
 }
 
 /// See the module documentation.
@@ -52,15 +55,35 @@ impl Inbox {
     /// Queues `command` for the driver. Returns false (and drops `command`) if
     /// the driver stopped.
     pub(crate) fn push(&self, command: Command) -> bool {
+        let state = self.lock();
+        // Read under the lock: `driver_stopped` sets it under the lock too, so
+        // a command is either refused here or dropped there.
+        if self.driver_gone.load(Ordering::Relaxed) {
+            drop(state);
+            drop(command);
+            return false;
+        }
+        self.push_locked(state, command);
+        true
+    }
+
+    /// Queues the command `make` builds around the next delivery slot, and returns
+    /// that slot's receiving end; `None` (nothing queued) if the driver stopped.
+    /// Slots are handed out under the inbox's lock, so that every producer clone
+    /// fills the same blocks.
+    pub(crate) fn push_send(&self, make: impl FnOnce(Reply) -> Command) -> Option<Receiver> {
+        let mut state = self.lock();
+        if self.driver_gone.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (reply, receiver) = state.slots.reserve();
+        let command = make(reply);
+        self.push_locked(state, command);
+        Some(receiver)
+    }
+
+    fn push_locked(&self, mut state: MutexGuard<'_, State>, command: Command) {
         let was_empty = {
-            let mut state = self.lock();
-            // Read under the lock: `driver_stopped` sets it under the lock too, so
-            // a command is either refused here or dropped there.
-            if self.driver_gone.load(Ordering::Relaxed) {
-                drop(state);
-                drop(command);
-                return false;
-            }
             let was_empty = state.queue.is_empty();
             match state.queue.back_mut() {
                 Some(chunk) if chunk.len() < CHUNK => chunk.push(command),
@@ -73,12 +96,12 @@ impl Inbox {
                     state.queue.push_back(chunk);
                 }
             }
+            drop(state);
             was_empty
         };
         if was_empty {
             self.notify.notify_one();
         }
-        true
     }
 
     /// Whether the driver stopped.

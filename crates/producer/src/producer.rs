@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use crate::accumulator::Accumulator;
+use crate::delivery::Receiver;
 use crate::driver::{Command, Driver, Room};
 use crate::inbox::Inbox;
 use crate::{FlushError, ProduceError, ProducerConfig, ProducerRecord, RecordMetadata};
@@ -62,17 +63,16 @@ impl std::fmt::Debug for Producer {
 #[derive(Debug)]
 #[must_use = "a delivery future reports whether the record was written"]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+    rx: Receiver,
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ProduceError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The driver answers every record; a dropped sender means it stopped.
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+        // The driver answers every record; a reply dropped unanswered (the driver
+        // stopped) answers `Closed`.
+        self.rx.poll(cx)
     }
 }
 
@@ -178,8 +178,7 @@ impl Producer {
             now_millis()
         };
         let (topic, partition, record) = record.into_record(stamp);
-        let (reply, rx) = oneshot::channel();
-        let command = Command::Send {
+        let make = |reply| Command::Send {
             topic,
             partition,
             record,
@@ -187,12 +186,12 @@ impl Producer {
             reply,
             bytes: byte_permits,
         };
-        if !shared.inbox.push(command) {
+        match shared.inbox.push_send(make) {
+            Some(rx) => Ok(DeliveryFuture { rx }),
             // The driver is gone: nobody will give the permits back, and nobody
             // needs them any more.
-            return Err(ProduceError::Closed);
+            None => Err(ProduceError::Closed),
         }
-        Ok(DeliveryFuture { rx })
     }
 
     /// The slow path of [`Producer::send`]: waits for a message permit and
