@@ -30,11 +30,13 @@ pub(crate) type DeliverySender = crate::delivery::Reply;
 pub(crate) enum Command {
     /// Queue a record. The permits hold its room in the queue until its outcome.
     Send {
-        topic: String,
+        /// Interned by the inbox: one allocation per topic, not per record.
+        topic: Arc<str>,
         partition: Option<i32>,
         record: Record,
-        /// When `send` was called.
-        sent: Instant,
+        /// When `send` was called: nanoseconds since [`Room::base`] (half the
+        /// size of an `Instant`; every queued command carries one).
+        sent: u64,
         reply: DeliverySender,
         /// The byte permits taken for it (with one message permit); the driver
         /// gives them back once the record has an outcome.
@@ -87,6 +89,8 @@ struct Pending {
 pub(crate) struct Room {
     pub(crate) messages: Arc<Semaphore>,
     pub(crate) bytes: Arc<Semaphore>,
+    /// The instant [`Command::Send`]'s `sent` counts from.
+    pub(crate) base: Instant,
 }
 
 impl Room {
@@ -275,7 +279,11 @@ impl Driver {
                     for command in chunk.drain(..) {
                         self.command(command, now);
                     }
-                    spent.push(chunk);
+                    // Only as many as the inbox keeps: the rest are freed now, not
+                    // held until the backlog is worked off.
+                    if spent.len() < inbox::SPARE_CHUNKS {
+                        spent.push(chunk);
+                    }
                 }
                 busy = true;
             }
@@ -308,6 +316,7 @@ impl Driver {
                 reply,
                 bytes,
             } => {
+                let sent = self.room.base + Duration::from_nanos(sent);
                 if self.closing.is_some() {
                     self.release(bytes);
                     reply.send(Err(ProduceError::Closed));
@@ -329,7 +338,10 @@ impl Driver {
                         // The handle's semaphores keep the accumulator below its
                         // limits, so this means the two disagree: report, not lose.
                         let waited = now.saturating_duration_since(sent);
-                        reply.send(Err(ProduceError::QueueFull { topic, waited }));
+                        reply.send(Err(ProduceError::QueueFull {
+                            topic: topic.to_string(),
+                            waited,
+                        }));
                     }
                 }
             }
@@ -687,6 +699,16 @@ mod tests {
             isr: Vec::new(),
             error,
         }
+    }
+
+    #[test]
+    fn a_queued_command_stays_small() {
+        // Up to `queue.buffering.max.messages` of them wait in the inbox.
+        assert!(
+            std::mem::size_of::<Command>() <= 160,
+            "{}",
+            std::mem::size_of::<Command>()
+        );
     }
 
     #[test]

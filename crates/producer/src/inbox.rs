@@ -7,9 +7,9 @@
 //! and emptied chunks come back for reuse (a few are kept), so a steady stream
 //! allocates nothing while memory still follows the backlog.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
@@ -20,7 +20,7 @@ use crate::driver::Command;
 pub(crate) const CHUNK: usize = 128;
 
 /// Empty chunks kept for reuse.
-const SPARE_CHUNKS: usize = 32;
+pub(crate) const SPARE_CHUNKS: usize = 32;
 
 /// A run of commands, in order; at most [`CHUNK`].
 pub(crate) type Chunk = Vec<Command>;
@@ -34,6 +34,30 @@ struct State {
     handles_gone: bool,
     /// The delivery slots of the records sent.
     slots: Slots,
+    /// Every topic sent to, so that commands share one `Arc<str>` per topic.
+    topics: HashSet<Arc<str>>,
+    /// The topic of the last record sent (the usual next one).
+    last_topic: Option<Arc<str>>,
+}
+
+impl State {
+    fn intern(&mut self, topic: &str) -> Arc<str> {
+        if let Some(last) = &self.last_topic {
+            if **last == *topic {
+                return Arc::clone(last);
+            }
+        }
+        let interned = match self.topics.get(topic) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t: Arc<str> = Arc::from(topic);
+                self.topics.insert(Arc::clone(&t));
+                t
+            }
+        };
+        self.last_topic = Some(Arc::clone(&interned));
+        interned
+    }
 }
 
 /// See the module documentation.
@@ -71,13 +95,19 @@ impl Inbox {
     /// that slot's receiving end; `None` (nothing queued) if the driver stopped.
     /// Slots are handed out under the inbox's lock, so that every producer clone
     /// fills the same blocks.
-    pub(crate) fn push_send(&self, make: impl FnOnce(Reply) -> Command) -> Option<Receiver> {
+    /// `topic` is interned here too.
+    pub(crate) fn push_send(
+        &self,
+        topic: &str,
+        make: impl FnOnce(Arc<str>, Reply) -> Command,
+    ) -> Option<Receiver> {
         let mut state = self.lock();
         if self.driver_gone.load(Ordering::Relaxed) {
             return None;
         }
+        let topic = state.intern(topic);
         let (reply, receiver) = state.slots.reserve();
-        let command = make(reply);
+        let command = make(topic, reply);
         self.push_locked(state, command);
         Some(receiver)
     }

@@ -99,9 +99,11 @@ impl Producer {
             .min(Semaphore::MAX_PERMITS);
         let messages = Arc::new(Semaphore::new(messages));
         let bytes = Arc::new(Semaphore::new(queue_bytes));
+        let clock = WallClock::new();
         let room = Room {
             messages: Arc::clone(&messages),
             bytes: Arc::clone(&bytes),
+            base: clock.base,
         };
         runtime.spawn(Driver::new(acc, cluster, Arc::clone(&inbox), room).run());
         Ok(Producer {
@@ -111,7 +113,7 @@ impl Producer {
                 bytes,
                 max_record,
                 config,
-                clock: WallClock::new(),
+                clock,
             }),
         })
     }
@@ -178,7 +180,8 @@ impl Producer {
             now_millis()
         };
         let (topic, partition, record) = record.into_record(stamp);
-        let make = |reply| Command::Send {
+        let sent = shared.clock.nanos_since_base(sent);
+        let make = |topic, reply| Command::Send {
             topic,
             partition,
             record,
@@ -186,7 +189,7 @@ impl Producer {
             reply,
             bytes: byte_permits,
         };
-        match shared.inbox.push_send(make) {
+        match shared.inbox.push_send(&topic, make) {
             Some(rx) => Ok(DeliveryFuture { rx }),
             // The driver is gone: nobody will give the permits back, and nobody
             // needs them any more.
@@ -307,6 +310,11 @@ impl WallClock {
             offset: AtomicI64::new(0),
             anchored: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Nanoseconds from the base to `at` (0 before it).
+    fn nanos_since_base(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn since_base(&self, at: Instant) -> i64 {
