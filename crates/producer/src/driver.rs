@@ -84,11 +84,17 @@ struct Pending {
 
 /// The handles' queue limits: one message permit and `size_hint` byte permits per
 /// record, taken (and forgotten) by `send`, given back here in bulk once records
-/// have outcomes. Closed when the driver stops, so that senders waiting for room
-/// fail with [`ProduceError::Closed`].
+/// have outcomes; and one inbox permit per record, given back once the driver has
+/// taken the record out of the inbox. Closed when the driver stops, so that
+/// senders waiting for room fail with [`ProduceError::Closed`].
 pub(crate) struct Room {
     pub(crate) messages: Arc<Semaphore>,
     pub(crate) bytes: Arc<Semaphore>,
+    /// [`inbox::MAX_RECORDS`] permits: records waiting in the inbox. When the
+    /// handles send faster than the driver appends, they wait here, so that the
+    /// backlog sits in the accumulator only, not in the inbox as well (whose
+    /// memory, allocated on the senders' threads, would stay with them).
+    pub(crate) inbox: Arc<Semaphore>,
     /// The instant [`Command::Send`]'s `sent` counts from.
     pub(crate) base: Instant,
 }
@@ -108,6 +114,7 @@ impl Drop for Room {
     fn drop(&mut self) {
         self.messages.close();
         self.bytes.close();
+        self.inbox.close();
     }
 }
 
@@ -272,11 +279,13 @@ impl Driver {
             if !commands.is_empty() {
                 // One clock read for the whole burst.
                 let now = Instant::now();
+                let mut taken = 0;
                 for _ in 0..COMMAND_BURST / inbox::CHUNK {
                     let Some(mut chunk) = commands.pop_front() else {
                         break;
                     };
                     for command in chunk.drain(..) {
+                        taken += usize::from(matches!(command, Command::Send { .. }));
                         self.command(command, now);
                     }
                     // Only as many as the inbox keeps: the rest are freed now, not
@@ -284,6 +293,9 @@ impl Driver {
                     if spent.len() < inbox::SPARE_CHUNKS {
                         spent.push(chunk);
                     }
+                }
+                if taken > 0 {
+                    self.room.inbox.add_permits(taken);
                 }
                 busy = true;
             }

@@ -22,6 +22,11 @@ pub(crate) const CHUNK: usize = 128;
 /// Empty chunks kept for reuse.
 pub(crate) const SPARE_CHUNKS: usize = 32;
 
+/// The most records waiting in the inbox (see
+/// [`Room::inbox`](crate::driver::Room::inbox)): as many as the spare chunks hold,
+/// so that a steady stream reuses its chunks.
+pub(crate) const MAX_RECORDS: usize = SPARE_CHUNKS * CHUNK;
+
 /// A run of commands, in order; at most [`CHUNK`].
 pub(crate) type Chunk = Vec<Command>;
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::accumulator::Accumulator;
 use crate::delivery::Receiver;
 use crate::driver::{Command, Driver, Room};
-use crate::inbox::Inbox;
+use crate::inbox::{self, Inbox};
 use crate::{FlushError, ProduceError, ProducerConfig, ProducerRecord, RecordMetadata};
 
 /// A Kafka producer: batches records per partition and sends them to the partition
@@ -38,6 +38,8 @@ struct Shared {
     messages: Arc<Semaphore>,
     /// Room for bytes: `queue.buffering.max.kbytes` permits (one per byte).
     bytes: Arc<Semaphore>,
+    /// Room in the inbox: [`inbox::MAX_RECORDS`] permits.
+    inbox_room: Arc<Semaphore>,
     /// The largest record accepted.
     max_record: usize,
     config: ProducerConfig,
@@ -99,10 +101,12 @@ impl Producer {
             .min(Semaphore::MAX_PERMITS);
         let messages = Arc::new(Semaphore::new(messages));
         let bytes = Arc::new(Semaphore::new(queue_bytes));
+        let inbox_room = Arc::new(Semaphore::new(inbox::MAX_RECORDS));
         let clock = WallClock::new();
         let room = Room {
             messages: Arc::clone(&messages),
             bytes: Arc::clone(&bytes),
+            inbox: Arc::clone(&inbox_room),
             base: clock.base,
         };
         runtime.spawn(Driver::new(acc, cluster, Arc::clone(&inbox), room).run());
@@ -111,6 +115,7 @@ impl Producer {
                 inbox,
                 messages,
                 bytes,
+                inbox_room,
                 max_record,
                 config,
                 clock,
@@ -154,22 +159,10 @@ impl Producer {
             });
         };
         // Fast path: room is there now, so no timer and no clock read for the wait.
-        // The permits are forgotten here and given back by the driver (in bulk)
-        // when the record's outcome is known.
-        let fast = match shared.messages.try_acquire() {
-            Ok(message) => match shared.bytes.try_acquire_many(byte_permits) {
-                Ok(bytes) => {
-                    bytes.forget();
-                    message.forget();
-                    true
-                }
-                Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
-                // The message permit goes back; the slow path waits for both.
-                Err(TryAcquireError::NoPermits) => false,
-            },
-            Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
-            Err(TryAcquireError::NoPermits) => false,
-        };
+        // The permits are forgotten here and given back by the driver (in bulk):
+        // the inbox's when it takes the record, the others when the record's
+        // outcome is known.
+        let fast = self.try_room(byte_permits)?;
         let stamp = if fast {
             // No wait: the time of `send` is the time now, without reading a clock
             // again.
@@ -197,9 +190,35 @@ impl Producer {
         }
     }
 
-    /// The slow path of [`Producer::send`]: waits for a message permit and
-    /// `byte_permits` byte permits, at most `message.timeout.ms` from `sent`, and
-    /// forgets them (the driver gives them back with the record's outcome).
+    /// Takes a message permit, `byte_permits` byte permits and an inbox permit if
+    /// all are there now (and forgets them), else none. Returns whether it did.
+    fn try_room(&self, byte_permits: u32) -> Result<bool, ProduceError> {
+        let shared = &self.shared;
+        let taken = |r: Result<_, TryAcquireError>| match r {
+            Ok(permit) => Ok(Some(permit)),
+            Err(TryAcquireError::Closed) => Err(ProduceError::Closed),
+            Err(TryAcquireError::NoPermits) => Ok(None),
+        };
+        // Permits taken before one that is missing go back when dropped.
+        let Some(message) = taken(shared.messages.try_acquire())? else {
+            return Ok(false);
+        };
+        let Some(bytes) = taken(shared.bytes.try_acquire_many(byte_permits))? else {
+            return Ok(false);
+        };
+        let Some(inbox) = taken(shared.inbox_room.try_acquire())? else {
+            return Ok(false);
+        };
+        message.forget();
+        bytes.forget();
+        inbox.forget();
+        Ok(true)
+    }
+
+    /// The slow path of [`Producer::send`]: waits for a message permit,
+    /// `byte_permits` byte permits and an inbox permit, at most
+    /// `message.timeout.ms` from `sent`, and forgets them (the driver gives them
+    /// back).
     async fn wait_for_room(
         &self,
         byte_permits: u32,
@@ -210,10 +229,12 @@ impl Producer {
         let room = async {
             let message = shared.messages.acquire().await;
             let bytes = shared.bytes.acquire_many(byte_permits).await;
-            match (message, bytes) {
-                (Ok(m), Ok(b)) => {
+            let inbox = shared.inbox_room.acquire().await;
+            match (message, bytes, inbox) {
+                (Ok(m), Ok(b), Ok(i)) => {
                     m.forget();
                     b.forget();
+                    i.forget();
                     Ok(())
                 }
                 _ => Err(ProduceError::Closed),
