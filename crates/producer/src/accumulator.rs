@@ -523,9 +523,12 @@ impl Accumulator {
             return Err(AppendError::Full(record));
         }
         // One map lookup for the usual case: a topic already known.
-        let (name, count) = match self.topics.get_key_value(topic) {
-            Some((name, t)) => (Arc::clone(name), t.partitions.len() as i32),
-            None => (self.topic_key(topic, now), 0),
+        let count = match self.topics.get(topic) {
+            Some(t) => t.partitions.len() as i32,
+            None => {
+                self.topic_key(topic, now);
+                0
+            }
         };
         if let Some(p) = partition.filter(|p| count > 0 && *p >= count) {
             return Err(AppendError::Rejected(ProduceError::UnknownPartition {
@@ -546,7 +549,7 @@ impl Accumulator {
             size: size as u32,
             partition: partition.unwrap_or(NO_PARTITION),
         };
-        self.route(&name, queued, now);
+        self.route(topic, queued, now);
         Ok(id)
     }
 

@@ -30,8 +30,10 @@ pub(crate) type DeliverySender = crate::delivery::Reply;
 pub(crate) enum Command {
     /// Queue a record. The permits hold its room in the queue until its outcome.
     Send {
-        /// Interned by the inbox: one allocation per topic, not per record.
-        topic: Arc<str>,
+        /// The topic's number, from [`Inbox::push_send`]; its name comes from
+        /// [`Inbox::topic_names`]. A number, not a name per record: no
+        /// allocation, and no reference count shared by two threads.
+        topic: u32,
         partition: Option<i32>,
         record: Record,
         /// When `send` was called: nanoseconds since [`Room::base`] (half the
@@ -209,6 +211,8 @@ pub(crate) struct Driver {
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     pending: PendingSet,
+    /// Topic names by number (see [`Command::Send`]).
+    topics: Vec<Arc<str>>,
     room: Room,
     /// Permits of records with outcomes, given back at the end of a turn.
     released: (usize, usize),
@@ -240,6 +244,7 @@ impl Driver {
             events_tx,
             events,
             pending: PendingSet::default(),
+            topics: Vec::new(),
             room,
             released: (0, 0),
             flushes: Vec::new(),
@@ -329,6 +334,17 @@ impl Driver {
                 bytes,
             } => {
                 let sent = self.room.base + Duration::from_nanos(sent);
+                let index = topic as usize;
+                if index >= self.topics.len() {
+                    self.inbox.topic_names(&mut self.topics);
+                }
+                let Some(topic) = self.topics.get(index) else {
+                    // Never happens: the inbox names every number it hands out.
+                    debug_assert!(false, "unknown topic number");
+                    self.release(bytes);
+                    reply.send(Err(ProduceError::Closed));
+                    return;
+                };
                 if self.closing.is_some() {
                     self.release(bytes);
                     reply.send(Err(ProduceError::Closed));
@@ -336,7 +352,7 @@ impl Driver {
                 }
                 let appended =
                     self.acc
-                        .try_append(&topic, partition, record, sent.into_std(), now.into_std());
+                        .try_append(topic, partition, record, sent.into_std(), now.into_std());
                 match appended {
                     Ok(id) => {
                         self.pending.insert(id, Pending { reply, bytes });
@@ -346,14 +362,12 @@ impl Driver {
                         reply.send(Err(error));
                     }
                     Err(AppendError::Full(_)) => {
+                        let topic = topic.to_string();
                         self.release(bytes);
                         // The handle's semaphores keep the accumulator below its
                         // limits, so this means the two disagree: report, not lose.
                         let waited = now.saturating_duration_since(sent);
-                        reply.send(Err(ProduceError::QueueFull {
-                            topic: topic.to_string(),
-                            waited,
-                        }));
+                        reply.send(Err(ProduceError::QueueFull { topic, waited }));
                     }
                 }
             }
@@ -717,7 +731,7 @@ mod tests {
     fn a_queued_command_stays_small() {
         // Up to `queue.buffering.max.messages` of them wait in the inbox.
         assert!(
-            std::mem::size_of::<Command>() <= 160,
+            std::mem::size_of::<Command>() <= 144,
             "{}",
             std::mem::size_of::<Command>()
         );

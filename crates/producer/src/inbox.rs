@@ -7,7 +7,7 @@
 //! and emptied chunks come back for reuse (a few are kept), so a steady stream
 //! allocates nothing while memory still follows the backlog.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -39,29 +39,38 @@ struct State {
     handles_gone: bool,
     /// The delivery slots of the records sent.
     slots: Slots,
-    /// Every topic sent to, so that commands share one `Arc<str>` per topic.
-    topics: HashSet<Arc<str>>,
-    /// The topic of the last record sent (the usual next one).
-    last_topic: Option<Arc<str>>,
+    /// Every topic sent to, by number: commands carry the number.
+    topic_names: Vec<Arc<str>>,
+    topic_numbers: HashMap<Arc<str>, u32>,
+    /// The number of the last record's topic (the usual next one).
+    last_topic: Option<u32>,
 }
 
 impl State {
-    fn intern(&mut self, topic: &str) -> Arc<str> {
-        if let Some(last) = &self.last_topic {
-            if **last == *topic {
-                return Arc::clone(last);
+    /// The number of `topic`, given on first use.
+    fn topic_number(&mut self, topic: &str) -> u32 {
+        if let Some(last) = self.last_topic {
+            if self
+                .topic_names
+                .get(last as usize)
+                .is_some_and(|name| **name == *topic)
+            {
+                return last;
             }
         }
-        let interned = match self.topics.get(topic) {
-            Some(t) => Arc::clone(t),
+        let number = match self.topic_numbers.get(topic) {
+            Some(n) => *n,
             None => {
-                let t: Arc<str> = Arc::from(topic);
-                self.topics.insert(Arc::clone(&t));
-                t
+                // More than u32::MAX topics do not fit in memory anyway.
+                let n = self.topic_names.len() as u32;
+                let name: Arc<str> = Arc::from(topic);
+                self.topic_names.push(Arc::clone(&name));
+                self.topic_numbers.insert(name, n);
+                n
             }
         };
-        self.last_topic = Some(Arc::clone(&interned));
-        interned
+        self.last_topic = Some(number);
+        number
     }
 }
 
@@ -100,17 +109,17 @@ impl Inbox {
     /// that slot's receiving end; `None` (nothing queued) if the driver stopped.
     /// Slots are handed out under the inbox's lock, so that every producer clone
     /// fills the same blocks.
-    /// `topic` is interned here too.
+    /// `make` gets the number of `topic` too (see [`Inbox::topic_names`]).
     pub(crate) fn push_send(
         &self,
         topic: &str,
-        make: impl FnOnce(Arc<str>, Reply) -> Command,
+        make: impl FnOnce(u32, Reply) -> Command,
     ) -> Option<Receiver> {
         let mut state = self.lock();
         if self.driver_gone.load(Ordering::Relaxed) {
             return None;
         }
-        let topic = state.intern(topic);
+        let topic = state.topic_number(topic);
         let (reply, receiver) = state.slots.reserve();
         let command = make(topic, reply);
         self.push_locked(state, command);
@@ -136,6 +145,15 @@ impl Inbox {
         };
         if was_empty {
             self.notify.notify_one();
+        }
+    }
+
+    /// Appends the names of the topics numbered from `names.len()` on to `names`
+    /// (topic `n` is `names[n]`).
+    pub(crate) fn topic_names(&self, names: &mut Vec<Arc<str>>) {
+        let state = self.lock();
+        if let Some(new) = state.topic_names.get(names.len()..) {
+            names.extend(new.iter().cloned());
         }
     }
 

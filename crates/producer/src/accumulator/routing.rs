@@ -48,7 +48,7 @@ impl Accumulator {
 
     /// Puts `queued` on its partition's queue, or on the topic's wait list when the
     /// topic's partitions are not known yet.
-    pub(super) fn route(&mut self, name: &Arc<str>, queued: Queued, now: Instant) {
+    pub(super) fn route(&mut self, name: &str, queued: Queued, now: Instant) {
         let java = self.config.partitioner == Partitioner::Java;
         let linger = self.config.sticky_partitioning_linger;
         let Some(topic) = self.topics.get_mut(name) else {
@@ -100,7 +100,7 @@ impl Accumulator {
 
     /// A random partition of `name`, preferring partitions with a leader and, when
     /// there is a choice, avoiding `not`.
-    pub(super) fn random_partition(&mut self, name: &Arc<str>, not: Option<i32>) -> i32 {
+    pub(super) fn random_partition(&mut self, name: &str, not: Option<i32>) -> i32 {
         let candidates: Vec<i32> = match self.topics.get(name) {
             Some(t) => {
                 let all = 0..t.partitions.len() as i32;
@@ -127,7 +127,7 @@ impl Accumulator {
 
     /// The sticky partition for records without a key: per batch for the Java
     /// partitioner, per `sticky.partitioning.linger.ms` for librdkafka's.
-    pub(super) fn sticky_partition(&mut self, name: &Arc<str>, now: Instant) -> i32 {
+    pub(super) fn sticky_partition(&mut self, name: &str, now: Instant) -> i32 {
         let java = self.config.partitioner == Partitioner::Java;
         let linger = self.config.sticky_partitioning_linger;
         let current = self
