@@ -225,6 +225,12 @@ mod tests {
     }
 
     #[test]
+    fn delivery_futures_stay_send_sync_unpin() {
+        fn check<T: Send + Sync + Unpin + 'static>() {}
+        check::<crate::DeliveryFuture>();
+    }
+
+    #[test]
     fn slots_answer_their_futures() {
         assert!(
             std::mem::size_of::<Slot>() <= 48,
