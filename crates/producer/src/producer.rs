@@ -133,8 +133,11 @@ impl Producer {
     ///
     /// When the queue is full (`queue.buffering.max.messages`,
     /// `queue.buffering.max.kbytes`) this waits for room, at most
-    /// `message.timeout.ms`; that wait counts against the record's timeout. A record
-    /// without a timestamp gets the current time.
+    /// `message.timeout.ms`; that wait counts against the record's timeout. It also
+    /// waits while 4096 records sent are still to be picked up by the producer's
+    /// task (a sender faster than that task is held back there, so that the
+    /// backlog is kept once, in the per-partition queues). A record without a
+    /// timestamp gets the current time.
     ///
     /// # Errors
     /// [`ProduceError::RecordTooLarge`], [`ProduceError::QueueFull`] after waiting
