@@ -580,8 +580,11 @@ impl Driver {
                     Err(e) => ProduceOutcome::Failed(e),
                 }
             } else {
+                // Moved in, so that the request (its encoded batches) is freed once
+                // written into the connection's frame, not held until the answer.
+                let request = out.request;
                 match cluster
-                    .send(out.broker, Purpose::Produce, &out.request)
+                    .send_with(out.broker, Purpose::Produce, move |_| request)
                     .await
                 {
                     Ok((response, _)) => ProduceOutcome::Response(Box::new(response)),
