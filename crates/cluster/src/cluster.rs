@@ -404,9 +404,10 @@ impl Cluster {
     {
         let connection = self.connection(broker, purpose, lane).await?;
         let version = version_of::<R>(&connection)?;
+        // Moved in: an owned request is dropped once encoded.
         let request = build(version);
         let response = connection
-            .send_timeout(version, request.borrow(), timeout)
+            .send_timeout::<R, B>(version, request, timeout)
             .await?;
         Ok((response, version))
     }

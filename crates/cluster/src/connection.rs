@@ -289,7 +289,7 @@ impl Connection {
         R: Request,
         R::Response: 'static,
     {
-        self.send_timeout(version, request, self.shared.request_timeout)
+        self.send_timeout::<R, _>(version, request, self.shared.request_timeout)
             .await
     }
 
@@ -298,22 +298,28 @@ impl Connection {
     /// any wait behind the requests before it). Honours and records broker
     /// throttling.
     ///
+    /// `request` may be owned (then it is dropped once encoded, not held until the
+    /// response: a Produce request's batches are freed while it is in flight) or
+    /// borrowed.
+    ///
     /// # Errors
     /// [`ClusterError::Timeout`] (the connection is then closed),
     /// [`ClusterError::Disconnected`], [`ClusterError::Codec`].
-    pub(crate) async fn send_timeout<R>(
+    pub(crate) async fn send_timeout<R, B>(
         &self,
         version: i16,
-        request: &R,
+        request: B,
         timeout: Duration,
     ) -> Result<R::Response, ClusterError>
     where
         R: Request,
         R::Response: 'static,
+        B: std::borrow::Borrow<R>,
     {
         let api = api_key_of::<R>();
         self.wait_throttle().await;
-        let (correlation_id, frame) = self.encode(version, request)?;
+        let (correlation_id, frame) = self.encode(version, request.borrow())?;
+        drop(request);
         let (tx, rx) = oneshot::channel();
         let exchange = async {
             self.submit(correlation_id, api, frame, Reply::Response(tx))

@@ -90,9 +90,11 @@ use flame_kafka_codec::KafkaCode;
 use crate::config::{Acks, ConfigError, ProducerConfig};
 use crate::record::{record_size, RecordMetadata};
 use crate::{BrokerId, ProduceError};
+use queue::ChunkedQueue;
 
 mod drain;
 mod expiry;
+mod queue;
 mod response;
 mod routing;
 mod split;
@@ -171,17 +173,126 @@ struct Stamp {
     epoch: i16,
 }
 
-/// A record waiting in a queue.
+/// A record waiting in a queue. Kept small: every queued record is one of these
+/// (its deadline is `enqueued + message.timeout.ms`, computed when needed).
 #[derive(Debug)]
 struct Queued {
-    id: MessageId,
     record: Record,
-    size: usize,
+    id: MessageId,
     /// When `send` was called.
     enqueued: Instant,
-    deadline: Option<Instant>,
-    /// The partition the application asked for, if any.
-    partition: Option<i32>,
+    /// Its size as the queue limits count it (at most `message.max.bytes`).
+    size: u32,
+    /// The partition the application asked for, or [`NO_PARTITION`].
+    partition: i32,
+}
+
+/// [`Queued::partition`] when the application did not choose one (negative
+/// partitions are refused before a record is queued).
+const NO_PARTITION: i32 = -1;
+
+impl Queued {
+    fn size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// `message.timeout.ms` after `send`, or `None` when `timeout` is zero (no
+    /// timeout).
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        (!timeout.is_zero()).then(|| self.enqueued + timeout)
+    }
+
+    fn partition(&self) -> Option<i32> {
+        (self.partition != NO_PARTITION).then_some(self.partition)
+    }
+}
+
+/// The outcomes of a batch (or of one record), handed out one record at a time by
+/// [`Accumulator::poll_delivery`]: a `Delivery` per record would be queued at
+/// once for every record of a request.
+#[derive(Debug)]
+enum Outcomes {
+    /// Written at `next_offset` and on (-1: unknown).
+    Written {
+        topic: Arc<str>,
+        partition: i32,
+        ids: std::vec::IntoIter<MessageId>,
+        /// For the create times, unless the broker gave a log-append time.
+        records: std::vec::IntoIter<Record>,
+        next_offset: i64,
+        log_append_time: i64,
+    },
+    /// Every record failed with `error`.
+    Failed {
+        ids: std::vec::IntoIter<MessageId>,
+        error: ProduceError,
+    },
+    One(Delivery),
+}
+
+impl Outcomes {
+    /// The next record's outcome.
+    fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Outcomes::Written {
+                topic,
+                partition,
+                ids,
+                records,
+                next_offset,
+                log_append_time,
+            } => {
+                let id = ids.next()?;
+                let record = records.next();
+                let offset = *next_offset;
+                if offset >= 0 {
+                    *next_offset = offset.saturating_add(1);
+                }
+                let timestamp = if *log_append_time >= 0 {
+                    *log_append_time
+                } else {
+                    record.map_or(-1, |r| r.timestamp)
+                };
+                Some(Delivery {
+                    id,
+                    result: Ok(RecordMetadata {
+                        topic: Arc::clone(topic),
+                        partition: *partition,
+                        offset,
+                        timestamp,
+                    }),
+                })
+            }
+            Outcomes::Failed { ids, error } => {
+                let id = ids.next()?;
+                Some(Delivery {
+                    id,
+                    result: Err(error.clone()),
+                })
+            }
+            Outcomes::One(_) => {
+                let one = std::mem::replace(
+                    self,
+                    Outcomes::Failed {
+                        ids: Vec::new().into_iter(),
+                        error: ProduceError::Closed,
+                    },
+                );
+                match one {
+                    Outcomes::One(delivery) => Some(delivery),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Whether every record's outcome was handed out.
+    fn is_done(&self) -> bool {
+        match self {
+            Outcomes::Written { ids, .. } | Outcomes::Failed { ids, .. } => ids.len() == 0,
+            Outcomes::One(_) => false,
+        }
+    }
 }
 
 /// Records cut from a partition's queue and sent (or to be sent again) together.
@@ -211,7 +322,7 @@ struct Batch {
 #[derive(Debug, Default)]
 struct Partition {
     leader: Option<BrokerId>,
-    queue: VecDeque<Queued>,
+    queue: ChunkedQueue<Queued>,
     queued_bytes: usize,
     /// Batches waiting to be sent again, in batch order.
     retries: VecDeque<Batch>,
@@ -238,7 +349,7 @@ struct Partition {
 struct Topic {
     partitions: Vec<Partition>,
     /// Records waiting for the topic's metadata.
-    unrouted: VecDeque<Queued>,
+    unrouted: ChunkedQueue<Queued>,
     /// When this topic was first used.
     since: Instant,
     /// The last metadata error seen for it (reported when its records time out).
@@ -281,7 +392,9 @@ pub struct Accumulator {
     topics: BTreeMap<Arc<str>, Topic>,
     brokers: HashMap<BrokerId, BrokerState>,
     in_flight: HashMap<RequestId, InFlight>,
-    deliveries: VecDeque<Delivery>,
+    /// Outcomes not yet polled, one entry per batch: [`Accumulator::poll_delivery`]
+    /// hands them out record by record.
+    deliveries: VecDeque<Outcomes>,
     held_messages: usize,
     held_bytes: usize,
     next_message: u64,
@@ -387,7 +500,8 @@ impl Accumulator {
             .config
             .message_max_bytes
             .saturating_sub(flame_kafka_codec::record_batch::BATCH_HEADER_LEN)
-            .min(self.config.max_queued_bytes());
+            .min(self.config.max_queued_bytes())
+            .min(u32::MAX as usize);
         if size > max {
             return Err(AppendError::Rejected(ProduceError::RecordTooLarge {
                 topic: topic.to_owned(),
@@ -409,9 +523,12 @@ impl Accumulator {
             return Err(AppendError::Full(record));
         }
         // One map lookup for the usual case: a topic already known.
-        let (name, count) = match self.topics.get_key_value(topic) {
-            Some((name, t)) => (Arc::clone(name), t.partitions.len() as i32),
-            None => (self.topic_key(topic, now), 0),
+        let count = match self.topics.get(topic) {
+            Some(t) => t.partitions.len() as i32,
+            None => {
+                self.topic_key(topic, now);
+                0
+            }
         };
         if let Some(p) = partition.filter(|p| count > 0 && *p >= count) {
             return Err(AppendError::Rejected(ProduceError::UnknownPartition {
@@ -424,17 +541,15 @@ impl Accumulator {
         self.next_message += 1;
         self.held_messages += 1;
         self.held_bytes += size;
-        let deadline =
-            (!self.config.message_timeout.is_zero()).then(|| sent + self.config.message_timeout);
         let queued = Queued {
-            id,
             record,
-            size,
+            id,
             enqueued: sent,
-            deadline,
-            partition,
+            // At most `max`, which fits.
+            size: size as u32,
+            partition: partition.unwrap_or(NO_PARTITION),
         };
-        self.route(&name, queued, now);
+        self.route(topic, queued, now);
         Ok(id)
     }
 
@@ -451,7 +566,16 @@ impl Accumulator {
 
     /// The next record outcome, if any.
     pub fn poll_delivery(&mut self) -> Option<Delivery> {
-        self.deliveries.pop_front()
+        loop {
+            let front = self.deliveries.front_mut()?;
+            let delivery = front.next();
+            if delivery.is_none() || front.is_done() {
+                self.deliveries.pop_front();
+            }
+            if delivery.is_some() {
+                return delivery;
+            }
+        }
     }
 
     /// An InitProducerId request to send, when the idempotent producer needs an id
@@ -516,12 +640,13 @@ impl Accumulator {
         let mut next: Option<Instant> = None;
         let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         let current = self.current_stamp();
+        let timeout = self.config.message_timeout;
         for topic in self.topics.values() {
-            if let Some(deadline) = topic.unrouted.front().and_then(|q| q.deadline) {
+            if let Some(deadline) = topic.unrouted.front().and_then(|q| q.deadline(timeout)) {
                 at(deadline);
             }
             for p in &topic.partitions {
-                if let Some(deadline) = p.queue.front().and_then(|q| q.deadline) {
+                if let Some(deadline) = p.queue.front().and_then(|q| q.deadline(timeout)) {
                     at(deadline);
                 }
                 for deadline in p.retries.iter().filter_map(|b| b.deadline) {

@@ -21,20 +21,24 @@ use crate::accumulator::{
 };
 use crate::config::Acks;
 use crate::inbox::{self, Chunk, Inbox};
-use crate::{FlushError, ProduceError, RecordMetadata};
+use crate::{FlushError, ProduceError};
 
 /// Where a record's outcome goes.
-pub(crate) type DeliverySender = oneshot::Sender<Result<RecordMetadata, ProduceError>>;
+pub(crate) type DeliverySender = crate::delivery::Reply;
 
 /// What the handles ask of the driver.
 pub(crate) enum Command {
     /// Queue a record. The permits hold its room in the queue until its outcome.
     Send {
-        topic: String,
+        /// The topic's number, from [`Inbox::push_send`]; its name comes from
+        /// [`Inbox::topic_names`]. A number, not a name per record: no
+        /// allocation, and no reference count shared by two threads.
+        topic: u32,
         partition: Option<i32>,
         record: Record,
-        /// When `send` was called.
-        sent: Instant,
+        /// When `send` was called: nanoseconds since [`Room::base`] (half the
+        /// size of an `Instant`; every queued command carries one).
+        sent: u64,
         reply: DeliverySender,
         /// The byte permits taken for it (with one message permit); the driver
         /// gives them back once the record has an outcome.
@@ -82,11 +86,19 @@ struct Pending {
 
 /// The handles' queue limits: one message permit and `size_hint` byte permits per
 /// record, taken (and forgotten) by `send`, given back here in bulk once records
-/// have outcomes. Closed when the driver stops, so that senders waiting for room
-/// fail with [`ProduceError::Closed`].
+/// have outcomes; and one inbox permit per record, given back once the driver has
+/// taken the record out of the inbox. Closed when the driver stops, so that
+/// senders waiting for room fail with [`ProduceError::Closed`].
 pub(crate) struct Room {
     pub(crate) messages: Arc<Semaphore>,
     pub(crate) bytes: Arc<Semaphore>,
+    /// [`inbox::MAX_RECORDS`] permits: records waiting in the inbox. When the
+    /// handles send faster than the driver appends, they wait here, so that the
+    /// backlog sits in the accumulator only, not in the inbox as well (whose
+    /// memory, allocated on the senders' threads, would stay with them).
+    pub(crate) inbox: Arc<Semaphore>,
+    /// The instant [`Command::Send`]'s `sent` counts from.
+    pub(crate) base: Instant,
 }
 
 impl Room {
@@ -104,6 +116,7 @@ impl Drop for Room {
     fn drop(&mut self) {
         self.messages.close();
         self.bytes.close();
+        self.inbox.close();
     }
 }
 
@@ -198,6 +211,8 @@ pub(crate) struct Driver {
     events_tx: mpsc::UnboundedSender<Event>,
     events: mpsc::UnboundedReceiver<Event>,
     pending: PendingSet,
+    /// Topic names by number (see [`Command::Send`]).
+    topics: Vec<Arc<str>>,
     room: Room,
     /// Permits of records with outcomes, given back at the end of a turn.
     released: (usize, usize),
@@ -229,6 +244,7 @@ impl Driver {
             events_tx,
             events,
             pending: PendingSet::default(),
+            topics: Vec::new(),
             room,
             released: (0, 0),
             flushes: Vec::new(),
@@ -268,14 +284,23 @@ impl Driver {
             if !commands.is_empty() {
                 // One clock read for the whole burst.
                 let now = Instant::now();
+                let mut taken = 0;
                 for _ in 0..COMMAND_BURST / inbox::CHUNK {
                     let Some(mut chunk) = commands.pop_front() else {
                         break;
                     };
                     for command in chunk.drain(..) {
+                        taken += usize::from(matches!(command, Command::Send { .. }));
                         self.command(command, now);
                     }
-                    spent.push(chunk);
+                    // Only as many as the inbox keeps: the rest are freed now, not
+                    // held until the backlog is worked off.
+                    if spent.len() < inbox::SPARE_CHUNKS {
+                        spent.push(chunk);
+                    }
+                }
+                if taken > 0 {
+                    self.room.inbox.add_permits(taken);
                 }
                 busy = true;
             }
@@ -308,28 +333,41 @@ impl Driver {
                 reply,
                 bytes,
             } => {
+                let sent = self.room.base + Duration::from_nanos(sent);
+                let index = topic as usize;
+                if index >= self.topics.len() {
+                    self.inbox.topic_names(&mut self.topics);
+                }
+                let Some(topic) = self.topics.get(index) else {
+                    // Never happens: the inbox names every number it hands out.
+                    debug_assert!(false, "unknown topic number");
+                    self.release(bytes);
+                    reply.send(Err(ProduceError::Closed));
+                    return;
+                };
                 if self.closing.is_some() {
                     self.release(bytes);
-                    let _ = reply.send(Err(ProduceError::Closed));
+                    reply.send(Err(ProduceError::Closed));
                     return;
                 }
                 let appended =
                     self.acc
-                        .try_append(&topic, partition, record, sent.into_std(), now.into_std());
+                        .try_append(topic, partition, record, sent.into_std(), now.into_std());
                 match appended {
                     Ok(id) => {
                         self.pending.insert(id, Pending { reply, bytes });
                     }
                     Err(AppendError::Rejected(error)) => {
                         self.release(bytes);
-                        let _ = reply.send(Err(error));
+                        reply.send(Err(error));
                     }
                     Err(AppendError::Full(_)) => {
+                        let topic = topic.to_string();
                         self.release(bytes);
                         // The handle's semaphores keep the accumulator below its
                         // limits, so this means the two disagree: report, not lose.
                         let waited = now.saturating_duration_since(sent);
-                        let _ = reply.send(Err(ProduceError::QueueFull { topic, waited }));
+                        reply.send(Err(ProduceError::QueueFull { topic, waited }));
                     }
                 }
             }
@@ -464,7 +502,7 @@ impl Driver {
             }
             if let Some(pending) = self.pending.remove(delivery.id) {
                 self.release(pending.bytes);
-                let _ = pending.reply.send(delivery.result);
+                pending.reply.send(delivery.result);
             }
         }
         let oldest = self.pending.first();
@@ -542,8 +580,11 @@ impl Driver {
                     Err(e) => ProduceOutcome::Failed(e),
                 }
             } else {
+                // Moved in, so that the request (its encoded batches) is freed once
+                // written into the connection's frame, not held until the answer.
+                let request = out.request;
                 match cluster
-                    .send(out.broker, Purpose::Produce, &out.request)
+                    .send_with(out.broker, Purpose::Produce, move |_| request)
                     .await
                 {
                     Ok((response, _)) => ProduceOutcome::Response(Box::new(response)),
@@ -690,9 +731,19 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_command_stays_small() {
+        // Up to `queue.buffering.max.messages` of them wait in the inbox.
+        assert!(
+            std::mem::size_of::<Command>() <= 144,
+            "{}",
+            std::mem::size_of::<Command>()
+        );
+    }
+
+    #[test]
     fn pending_set_is_a_window_of_ids() {
         let pending = || Pending {
-            reply: oneshot::channel().0,
+            reply: crate::delivery::Slots::default().reserve().0,
             bytes: 1,
         };
         let mut set = PendingSet::default();

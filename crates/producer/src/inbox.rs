@@ -7,19 +7,25 @@
 //! and emptied chunks come back for reuse (a few are kept), so a steady stream
 //! allocates nothing while memory still follows the backlog.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::delivery::{Receiver, Reply, Slots};
 use crate::driver::Command;
 
 /// Commands per chunk.
 pub(crate) const CHUNK: usize = 128;
 
 /// Empty chunks kept for reuse.
-const SPARE_CHUNKS: usize = 32;
+pub(crate) const SPARE_CHUNKS: usize = 32;
+
+/// The most records waiting in the inbox (see
+/// [`Room::inbox`](crate::driver::Room::inbox)): as many as the spare chunks hold,
+/// so that a steady stream reuses its chunks.
+pub(crate) const MAX_RECORDS: usize = SPARE_CHUNKS * CHUNK;
 
 /// A run of commands, in order; at most [`CHUNK`].
 pub(crate) type Chunk = Vec<Command>;
@@ -31,6 +37,41 @@ struct State {
     spare: Vec<Chunk>,
     /// Every handle is gone: the driver delivers what is queued and stops.
     handles_gone: bool,
+    /// The delivery slots of the records sent.
+    slots: Slots,
+    /// Every topic sent to, by number: commands carry the number.
+    topic_names: Vec<Arc<str>>,
+    topic_numbers: HashMap<Arc<str>, u32>,
+    /// The number of the last record's topic (the usual next one).
+    last_topic: Option<u32>,
+}
+
+impl State {
+    /// The number of `topic`, given on first use.
+    fn topic_number(&mut self, topic: &str) -> u32 {
+        if let Some(last) = self.last_topic {
+            if self
+                .topic_names
+                .get(last as usize)
+                .is_some_and(|name| **name == *topic)
+            {
+                return last;
+            }
+        }
+        let number = match self.topic_numbers.get(topic) {
+            Some(n) => *n,
+            None => {
+                // More than u32::MAX topics do not fit in memory anyway.
+                let n = self.topic_names.len() as u32;
+                let name: Arc<str> = Arc::from(topic);
+                self.topic_names.push(Arc::clone(&name));
+                self.topic_numbers.insert(name, n);
+                n
+            }
+        };
+        self.last_topic = Some(number);
+        number
+    }
 }
 
 /// See the module documentation.
@@ -52,15 +93,41 @@ impl Inbox {
     /// Queues `command` for the driver. Returns false (and drops `command`) if
     /// the driver stopped.
     pub(crate) fn push(&self, command: Command) -> bool {
+        let state = self.lock();
+        // Read under the lock: `driver_stopped` sets it under the lock too, so
+        // a command is either refused here or dropped there.
+        if self.driver_gone.load(Ordering::Relaxed) {
+            drop(state);
+            drop(command);
+            return false;
+        }
+        self.push_locked(state, command);
+        true
+    }
+
+    /// Queues the command `make` builds around the next delivery slot, and returns
+    /// that slot's receiving end; `None` (nothing queued) if the driver stopped.
+    /// Slots are handed out under the inbox's lock, so that every producer clone
+    /// fills the same blocks.
+    /// `make` gets the number of `topic` too (see [`Inbox::topic_names`]).
+    pub(crate) fn push_send(
+        &self,
+        topic: &str,
+        make: impl FnOnce(u32, Reply) -> Command,
+    ) -> Option<Receiver> {
+        let mut state = self.lock();
+        if self.driver_gone.load(Ordering::Relaxed) {
+            return None;
+        }
+        let topic = state.topic_number(topic);
+        let (reply, receiver) = state.slots.reserve();
+        let command = make(topic, reply);
+        self.push_locked(state, command);
+        Some(receiver)
+    }
+
+    fn push_locked(&self, mut state: MutexGuard<'_, State>, command: Command) {
         let was_empty = {
-            let mut state = self.lock();
-            // Read under the lock: `driver_stopped` sets it under the lock too, so
-            // a command is either refused here or dropped there.
-            if self.driver_gone.load(Ordering::Relaxed) {
-                drop(state);
-                drop(command);
-                return false;
-            }
             let was_empty = state.queue.is_empty();
             match state.queue.back_mut() {
                 Some(chunk) if chunk.len() < CHUNK => chunk.push(command),
@@ -73,12 +140,21 @@ impl Inbox {
                     state.queue.push_back(chunk);
                 }
             }
+            drop(state);
             was_empty
         };
         if was_empty {
             self.notify.notify_one();
         }
-        true
+    }
+
+    /// Appends the names of the topics numbered from `names.len()` on to `names`
+    /// (topic `n` is `names[n]`).
+    pub(crate) fn topic_names(&self, names: &mut Vec<Arc<str>>) {
+        let state = self.lock();
+        if let Some(new) = state.topic_names.get(names.len()..) {
+            names.extend(new.iter().cloned());
+        }
     }
 
     /// Whether the driver stopped.

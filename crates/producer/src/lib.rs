@@ -24,6 +24,7 @@
 
 pub mod accumulator;
 mod config;
+mod delivery;
 mod driver;
 mod error;
 mod inbox;

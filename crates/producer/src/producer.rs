@@ -14,8 +14,9 @@ use tokio::sync::{oneshot, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use crate::accumulator::Accumulator;
+use crate::delivery::Receiver;
 use crate::driver::{Command, Driver, Room};
-use crate::inbox::Inbox;
+use crate::inbox::{self, Inbox};
 use crate::{FlushError, ProduceError, ProducerConfig, ProducerRecord, RecordMetadata};
 
 /// A Kafka producer: batches records per partition and sends them to the partition
@@ -37,6 +38,8 @@ struct Shared {
     messages: Arc<Semaphore>,
     /// Room for bytes: `queue.buffering.max.kbytes` permits (one per byte).
     bytes: Arc<Semaphore>,
+    /// Room in the inbox: [`inbox::MAX_RECORDS`] permits.
+    inbox_room: Arc<Semaphore>,
     /// The largest record accepted.
     max_record: usize,
     config: ProducerConfig,
@@ -62,17 +65,16 @@ impl std::fmt::Debug for Producer {
 #[derive(Debug)]
 #[must_use = "a delivery future reports whether the record was written"]
 pub struct DeliveryFuture {
-    rx: oneshot::Receiver<Result<RecordMetadata, ProduceError>>,
+    rx: Receiver,
 }
 
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata, ProduceError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The driver answers every record; a dropped sender means it stopped.
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(ProduceError::Closed)))
+        // The driver answers every record; a reply dropped unanswered (the driver
+        // stopped) answers `Closed`.
+        self.rx.poll(cx)
     }
 }
 
@@ -99,9 +101,13 @@ impl Producer {
             .min(Semaphore::MAX_PERMITS);
         let messages = Arc::new(Semaphore::new(messages));
         let bytes = Arc::new(Semaphore::new(queue_bytes));
+        let inbox_room = Arc::new(Semaphore::new(inbox::MAX_RECORDS));
+        let clock = WallClock::new();
         let room = Room {
             messages: Arc::clone(&messages),
             bytes: Arc::clone(&bytes),
+            inbox: Arc::clone(&inbox_room),
+            base: clock.base,
         };
         runtime.spawn(Driver::new(acc, cluster, Arc::clone(&inbox), room).run());
         Ok(Producer {
@@ -109,9 +115,10 @@ impl Producer {
                 inbox,
                 messages,
                 bytes,
+                inbox_room,
                 max_record,
                 config,
-                clock: WallClock::new(),
+                clock,
             }),
         })
     }
@@ -126,8 +133,11 @@ impl Producer {
     ///
     /// When the queue is full (`queue.buffering.max.messages`,
     /// `queue.buffering.max.kbytes`) this waits for room, at most
-    /// `message.timeout.ms`; that wait counts against the record's timeout. A record
-    /// without a timestamp gets the current time.
+    /// `message.timeout.ms`; that wait counts against the record's timeout. It also
+    /// waits while 4096 records sent are still to be picked up by the producer's
+    /// task (a sender faster than that task is held back there, so that the
+    /// backlog is kept once, in the per-partition queues). A record without a
+    /// timestamp gets the current time.
     ///
     /// # Errors
     /// [`ProduceError::RecordTooLarge`], [`ProduceError::QueueFull`] after waiting
@@ -152,22 +162,10 @@ impl Producer {
             });
         };
         // Fast path: room is there now, so no timer and no clock read for the wait.
-        // The permits are forgotten here and given back by the driver (in bulk)
-        // when the record's outcome is known.
-        let fast = match shared.messages.try_acquire() {
-            Ok(message) => match shared.bytes.try_acquire_many(byte_permits) {
-                Ok(bytes) => {
-                    bytes.forget();
-                    message.forget();
-                    true
-                }
-                Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
-                // The message permit goes back; the slow path waits for both.
-                Err(TryAcquireError::NoPermits) => false,
-            },
-            Err(TryAcquireError::Closed) => return Err(ProduceError::Closed),
-            Err(TryAcquireError::NoPermits) => false,
-        };
+        // The permits are forgotten here and given back by the driver (in bulk):
+        // the inbox's when it takes the record, the others when the record's
+        // outcome is known.
+        let fast = self.try_room(byte_permits)?;
         let stamp = if fast {
             // No wait: the time of `send` is the time now, without reading a clock
             // again.
@@ -178,8 +176,8 @@ impl Producer {
             now_millis()
         };
         let (topic, partition, record) = record.into_record(stamp);
-        let (reply, rx) = oneshot::channel();
-        let command = Command::Send {
+        let sent = shared.clock.nanos_since_base(sent);
+        let make = |topic, reply| Command::Send {
             topic,
             partition,
             record,
@@ -187,17 +185,43 @@ impl Producer {
             reply,
             bytes: byte_permits,
         };
-        if !shared.inbox.push(command) {
+        match shared.inbox.push_send(&topic, make) {
+            Some(rx) => Ok(DeliveryFuture { rx }),
             // The driver is gone: nobody will give the permits back, and nobody
             // needs them any more.
-            return Err(ProduceError::Closed);
+            None => Err(ProduceError::Closed),
         }
-        Ok(DeliveryFuture { rx })
     }
 
-    /// The slow path of [`Producer::send`]: waits for a message permit and
-    /// `byte_permits` byte permits, at most `message.timeout.ms` from `sent`, and
-    /// forgets them (the driver gives them back with the record's outcome).
+    /// Takes a message permit, `byte_permits` byte permits and an inbox permit if
+    /// all are there now (and forgets them), else none. Returns whether it did.
+    fn try_room(&self, byte_permits: u32) -> Result<bool, ProduceError> {
+        let shared = &self.shared;
+        let taken = |r: Result<_, TryAcquireError>| match r {
+            Ok(permit) => Ok(Some(permit)),
+            Err(TryAcquireError::Closed) => Err(ProduceError::Closed),
+            Err(TryAcquireError::NoPermits) => Ok(None),
+        };
+        // Permits taken before one that is missing go back when dropped.
+        let Some(message) = taken(shared.messages.try_acquire())? else {
+            return Ok(false);
+        };
+        let Some(bytes) = taken(shared.bytes.try_acquire_many(byte_permits))? else {
+            return Ok(false);
+        };
+        let Some(inbox) = taken(shared.inbox_room.try_acquire())? else {
+            return Ok(false);
+        };
+        message.forget();
+        bytes.forget();
+        inbox.forget();
+        Ok(true)
+    }
+
+    /// The slow path of [`Producer::send`]: waits for a message permit,
+    /// `byte_permits` byte permits and an inbox permit, at most
+    /// `message.timeout.ms` from `sent`, and forgets them (the driver gives them
+    /// back).
     async fn wait_for_room(
         &self,
         byte_permits: u32,
@@ -208,10 +232,12 @@ impl Producer {
         let room = async {
             let message = shared.messages.acquire().await;
             let bytes = shared.bytes.acquire_many(byte_permits).await;
-            match (message, bytes) {
-                (Ok(m), Ok(b)) => {
+            let inbox = shared.inbox_room.acquire().await;
+            match (message, bytes, inbox) {
+                (Ok(m), Ok(b), Ok(i)) => {
                     m.forget();
                     b.forget();
+                    i.forget();
                     Ok(())
                 }
                 _ => Err(ProduceError::Closed),
@@ -308,6 +334,11 @@ impl WallClock {
             offset: AtomicI64::new(0),
             anchored: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Nanoseconds from the base to `at` (0 before it).
+    fn nanos_since_base(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn since_base(&self, at: Instant) -> i64 {

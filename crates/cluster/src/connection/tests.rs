@@ -340,13 +340,13 @@ async fn an_explicit_timeout_replaces_the_request_timeout() {
         let request = MetadataRequest::default().with_topics(Some(vec![]));
         let started = Instant::now();
         connection
-            .send_timeout(version, &request, Duration::from_secs(4))
+            .send_timeout::<MetadataRequest, _>(version, &request, Duration::from_secs(4))
             .await
             .expect("answered within the explicit timeout");
         assert!(started.elapsed() >= Duration::from_millis(1400));
         // A shorter one still fires, and poisons the connection.
         let short = connection
-            .send_timeout(version, &request, Duration::from_millis(300))
+            .send_timeout::<MetadataRequest, _>(version, &request, Duration::from_millis(300))
             .await;
         assert!(
             matches!(short, Err(ClusterError::Timeout { after, .. }) if after == Duration::from_millis(300)),

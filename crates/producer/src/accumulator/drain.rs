@@ -244,12 +244,12 @@ impl Accumulator {
             .min(p.split_limit.unwrap_or(usize::MAX));
         let mut count = 0;
         let mut bytes = 0;
-        for q in &p.queue {
-            if count >= self.config.batch_num_messages || (count > 0 && bytes + q.size > limit) {
+        for q in p.queue.iter() {
+            if count >= self.config.batch_num_messages || (count > 0 && bytes + q.size() > limit) {
                 break;
             }
             count += 1;
-            bytes += q.size;
+            bytes += q.size();
         }
         (count, bytes)
     }
@@ -264,6 +264,7 @@ impl Accumulator {
     ) -> Option<Batch> {
         let idempotent = self.idempotent;
         let java = self.config.partitioner == Partitioner::Java;
+        let timeout = self.config.message_timeout;
         let (count, _) = {
             let p = self.topics.get(name)?.partitions.get(index)?;
             self.cut_len(p)
@@ -296,10 +297,10 @@ impl Accumulator {
                 last_error: None,
                 encoded: 0,
             };
-            for q in p.queue.drain(..count) {
-                p.queued_bytes -= q.size;
-                batch.bytes += q.size;
-                batch.deadline = match (batch.deadline, q.deadline) {
+            for q in std::iter::from_fn(|| p.queue.pop_front()).take(count) {
+                p.queued_bytes -= q.size();
+                batch.bytes += q.size();
+                batch.deadline = match (batch.deadline, q.deadline(timeout)) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Accumulator, Batch, Delivery, Queued};
+use super::{Accumulator, Batch, Delivery, Outcomes, Queued};
 use crate::ProduceError;
 
 impl Accumulator {
@@ -25,9 +25,9 @@ impl Accumulator {
         let mut queued: Vec<Queued> = Vec::new();
         let mut batches: Vec<Batch> = Vec::new();
         for topic in self.topics.values_mut() {
-            queued.extend(topic.unrouted.drain(..));
+            queued.extend(topic.unrouted.take_all());
             for p in &mut topic.partitions {
-                queued.extend(p.queue.drain(..));
+                queued.extend(p.queue.take_all());
                 p.queued_bytes = 0;
                 p.in_flight.clear();
                 p.retry_in_flight = None;
@@ -62,7 +62,7 @@ impl Accumulator {
         let unknown = matches!(topic.last_error, Some(ProduceError::UnknownTopic { .. }))
             && now >= topic.since + propagation;
         while let Some(q) = topic.unrouted.front() {
-            if !(unknown || q.deadline.is_some_and(|d| d <= now)) {
+            if !(unknown || q.deadline(timeout).is_some_and(|d| d <= now)) {
                 break;
             }
             if let Some(q) = topic.unrouted.pop_front() {
@@ -74,10 +74,10 @@ impl Accumulator {
             while p
                 .queue
                 .front()
-                .is_some_and(|q| q.deadline.is_some_and(|d| d <= now))
+                .is_some_and(|q| q.deadline(timeout).is_some_and(|d| d <= now))
             {
                 if let Some(q) = p.queue.pop_front() {
-                    p.queued_bytes -= q.size;
+                    p.queued_bytes -= q.size();
                     expired.push((Some(index as i32), q, None));
                 }
             }
@@ -116,22 +116,20 @@ impl Accumulator {
 
     /// Reports `queued` as failed and releases its memory.
     pub(super) fn fail_queued(&mut self, queued: Queued, error: ProduceError) {
-        self.release(1, queued.size);
-        self.deliveries.push_back(Delivery {
+        self.release(1, queued.size());
+        self.deliveries.push_back(Outcomes::One(Delivery {
             id: queued.id,
             result: Err(error),
-        });
+        }));
     }
 
     /// Reports every record of `batch` as failed with `error` and releases them.
     pub(super) fn fail_batch_records(&mut self, batch: Batch, error: &ProduceError) {
         self.release(batch.ids.len(), batch.bytes);
-        for id in batch.ids {
-            self.deliveries.push_back(Delivery {
-                id,
-                result: Err(error.clone()),
-            });
-        }
+        self.deliveries.push_back(Outcomes::Failed {
+            ids: batch.ids.into_iter(),
+            error: error.clone(),
+        });
     }
 
     pub(super) fn release(&mut self, messages: usize, bytes: usize) {

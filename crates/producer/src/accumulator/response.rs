@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use flame_kafka_codec::messages::ProduceResponse;
 use flame_kafka_codec::KafkaCode;
 
-use super::{Accumulator, Batch, Delivery, InFlight, ProducerState, RequestId, Stamp};
-use crate::record::RecordMetadata;
+use super::{Accumulator, Batch, InFlight, Outcomes, ProducerState, RequestId, Stamp};
 use crate::{ClusterError, ProduceError};
 
 impl Accumulator {
@@ -131,26 +130,14 @@ impl Accumulator {
             }
         }
         self.release(batch.ids.len(), batch.bytes);
-        for (i, (id, record)) in batch.ids.into_iter().zip(batch.records).enumerate() {
-            let metadata = RecordMetadata {
-                topic: Arc::clone(name),
-                partition,
-                offset: if base_offset >= 0 {
-                    base_offset.saturating_add(i as i64)
-                } else {
-                    -1
-                },
-                timestamp: if log_append_time >= 0 {
-                    log_append_time
-                } else {
-                    record.timestamp
-                },
-            };
-            self.deliveries.push_back(Delivery {
-                id,
-                result: Ok(metadata),
-            });
-        }
+        self.deliveries.push_back(Outcomes::Written {
+            topic: Arc::clone(name),
+            partition,
+            ids: batch.ids.into_iter(),
+            records: batch.records.into_iter(),
+            next_offset: base_offset,
+            log_append_time,
+        });
     }
 
     /// One attempt of `batch` failed with `error` (`code` when the broker said why):

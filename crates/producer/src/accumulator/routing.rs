@@ -1,13 +1,12 @@
 //! Routing: topics and partitions as metadata describes them, and which partition
 //! each record goes to (the partitioner, the sticky partitions).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flame_kafka_codec::KafkaCode;
 
-use super::{Accumulator, Partition, Queued, Topic, TopicUpdate};
+use super::{Accumulator, ChunkedQueue, Partition, Queued, Topic, TopicUpdate};
 use crate::partitioner::{Partitioner, Placement};
 use crate::{BrokerId, ProduceError};
 
@@ -28,7 +27,7 @@ impl Accumulator {
             key.clone(),
             Topic {
                 partitions: Vec::new(),
-                unrouted: VecDeque::new(),
+                unrouted: ChunkedQueue::default(),
                 since: now,
                 last_error: None,
                 sticky: None,
@@ -49,7 +48,7 @@ impl Accumulator {
 
     /// Puts `queued` on its partition's queue, or on the topic's wait list when the
     /// topic's partitions are not known yet.
-    pub(super) fn route(&mut self, name: &Arc<str>, queued: Queued, now: Instant) {
+    pub(super) fn route(&mut self, name: &str, queued: Queued, now: Instant) {
         let java = self.config.partitioner == Partitioner::Java;
         let linger = self.config.sticky_partitioning_linger;
         let Some(topic) = self.topics.get_mut(name) else {
@@ -60,7 +59,7 @@ impl Accumulator {
             topic.unrouted.push_back(queued);
             return;
         }
-        let partition = match queued.partition {
+        let partition = match queued.partition() {
             Some(p) if p >= count => {
                 let error = ProduceError::UnknownPartition {
                     topic: name.to_string(),
@@ -90,7 +89,7 @@ impl Accumulator {
         let Some(p) = topic.partitions.get_mut(partition as usize) else {
             return;
         };
-        p.queued_bytes += queued.size;
+        p.queued_bytes += queued.size();
         p.queue.push_back(queued);
         // Uniform sticky: a full batch ends the stickiness.
         if java && p.queued_bytes >= max_batch && topic.sticky.is_some_and(|(s, _)| s == partition)
@@ -101,7 +100,7 @@ impl Accumulator {
 
     /// A random partition of `name`, preferring partitions with a leader and, when
     /// there is a choice, avoiding `not`.
-    pub(super) fn random_partition(&mut self, name: &Arc<str>, not: Option<i32>) -> i32 {
+    pub(super) fn random_partition(&mut self, name: &str, not: Option<i32>) -> i32 {
         let candidates: Vec<i32> = match self.topics.get(name) {
             Some(t) => {
                 let all = 0..t.partitions.len() as i32;
@@ -128,7 +127,7 @@ impl Accumulator {
 
     /// The sticky partition for records without a key: per batch for the Java
     /// partitioner, per `sticky.partitioning.linger.ms` for librdkafka's.
-    pub(super) fn sticky_partition(&mut self, name: &Arc<str>, now: Instant) -> i32 {
+    pub(super) fn sticky_partition(&mut self, name: &str, now: Instant) -> i32 {
         let java = self.config.partitioner == Partitioner::Java;
         let linger = self.config.sticky_partitioning_linger;
         let current = self
@@ -248,8 +247,8 @@ impl Accumulator {
             p.leader = leader;
         }
         topic.last_error = None;
-        let waiting: Vec<Queued> = topic.unrouted.drain(..).collect();
-        for queued in waiting {
+        let waiting = std::mem::take(&mut topic.unrouted);
+        for queued in waiting.take_all_owned() {
             self.route(name, queued, now);
         }
     }
@@ -280,8 +279,8 @@ impl Accumulator {
             }
             error
         };
-        let failed: Vec<Queued> = topic.unrouted.drain(..).collect();
-        for queued in failed {
+        let failed = std::mem::take(&mut topic.unrouted);
+        for queued in failed.take_all_owned() {
             self.fail_queued(queued, error.clone());
         }
     }
