@@ -501,8 +501,9 @@ impl Driver {
                             match answered.remove(&tp).unwrap_or(Ok(None)) {
                                 Ok(committed) => {
                                     let offset = committed.map(|c| c.offset);
+                                    let epoch = committed.map_or(-1, |c| c.leader_epoch);
                                     self.offsets.set_committed(&tp, offset);
-                                    self.fetcher.set_committed(&tp, offset);
+                                    self.fetcher.set_committed_with_epoch(&tp, offset, epoch);
                                 }
                                 Err(code) => self
                                     .errors
