@@ -423,6 +423,13 @@ launch_node() {
     ) &
     pid=$!
     echo "$pid" > "$dir/pid"
+    # Until the subshell has exec'd java, node_pid does not recognise it (its
+    # arguments are still this script's), and wait_ready would take the node for
+    # dead and stop it: wait for the exec (seen on a loaded machine).
+    local tries=0
+    until node_pid "$node" > /dev/null || ! kill -0 "$pid" 2> /dev/null || ((++tries > 100)); do
+        sleep 0.05
+    done
     log "started node $node (pid $pid, log $dir/broker.log)"
 }
 
