@@ -600,55 +600,60 @@ async fn scenario() {
     let offsets = produce(&admin, &topic, Acks::All, &values("c", 3)).await;
     assert_eq!(offsets, [5, 6, 7]);
 
-    // 5. Every consumer lands at the divergence point (or reports it).
+    // 5. Every consumer lands at the divergence point (or reports it). All three
+    // are looked at before any assertion, so a failure shows what each one did.
     let expected: Vec<(i64, String)> = (5..8).map(|o| (o, format!("c{}", o - 5))).collect();
-    let after_15 = |seen: &[(i64, i32, String)]| -> Vec<(i64, String)> {
-        // What was read after b9 (offset 14).
-        let start = seen
-            .iter()
-            .position(|(o, _, v)| *o == 14 && v == "b9")
-            .map_or(0, |i| i + 1);
-        seen[start..]
-            .iter()
-            .map(|(o, _, v)| (*o, v.clone()))
-            .collect()
-    };
-    live.wait_offset(7, Duration::from_secs(30)).await;
-    sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        after_15(&live.seen()),
-        expected,
-        "the consumer that read through the failover (errors: {:?})",
-        live.errors()
-    );
-    assert!(live.errors().is_empty(), "{:?}", live.errors());
-    log("live consumer: read c0 c1 c2 at 5, 6, 7 after b9 at 14");
-
     let resumed = spawn_reader(&admin, &topic, &group_latest, OffsetReset::Latest);
     let stopped = spawn_reader(&admin, &topic, &group_error, OffsetReset::Error);
-    resumed.wait_offset(7, Duration::from_secs(30)).await;
-    let seen: Vec<(i64, String)> = resumed.seen().into_iter().map(|(o, _, v)| (o, v)).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let truncation = |r: &Reader| {
+        lock(&r.errors).iter().find_map(|e| match e {
+            ConsumeError::Fetch(f @ FetchError::LogTruncation { .. }) => Some(f.clone()),
+            _ => None,
+        })
+    };
+    let has = |r: &Reader, offset: i64| r.seen().iter().any(|(o, _, _)| *o == offset);
+    while Instant::now() < deadline
+        && !(has(&live, 7) && has(&resumed, 7) && truncation(&stopped).is_some())
+    {
+        sleep(Duration::from_millis(200)).await;
+    }
+    // Anything more (duplicates, later records) would arrive now.
+    sleep(Duration::from_millis(500)).await;
+    // What the live consumer read after b9 (offset 14).
+    let live_seen = live.seen();
+    let after_b9: Vec<(i64, String)> = live_seen
+        .iter()
+        .skip_while(|(o, _, v)| !(*o == 14 && v == "b9"))
+        .skip(1)
+        .map(|(o, _, v)| (*o, v.clone()))
+        .collect();
+    let resumed_seen: Vec<(i64, String)> =
+        resumed.seen().into_iter().map(|(o, _, v)| (o, v)).collect();
+    let truncation = truncation(&stopped);
+    log(format!(
+        "live consumer (earliest), after b9 at 14: {after_b9:?}; errors {:?}",
+        live.errors()
+    ));
+    log(format!(
+        "resumed consumer (latest, committed 15): {resumed_seen:?}; errors {:?}",
+        resumed.errors()
+    ));
+    log(format!(
+        "error-mode consumer (committed 15): errors {:?}; records {:?}",
+        stopped.errors(),
+        stopped.seen()
+    ));
     assert_eq!(
-        seen, expected,
+        after_b9, expected,
+        "the consumer that read through the failover: from the divergence point 5 on"
+    );
+    assert!(live.errors().is_empty(), "{:?}", live.errors());
+    assert_eq!(
+        resumed_seen, expected,
         "the consumer resuming from the committed offset 15 with auto.offset.reset=latest"
     );
-    log("resumed consumer (latest): read c0 c1 c2 at 5, 6, 7");
-
-    let truncation = wait_for(
-        "the error-mode consumer reports the truncation",
-        Duration::from_secs(30),
-        || async {
-            lock(&stopped.errors)
-                .iter()
-                .find_map(|e| match e {
-                    ConsumeError::Fetch(f @ FetchError::LogTruncation { .. }) => Some(f.clone()),
-                    _ => None,
-                })
-                .ok_or_else(|| format!("errors {:?}, seen {:?}", stopped.errors(), stopped.seen()))
-        },
-    )
-    .await;
-    log(format!("error-mode consumer: {truncation}"));
+    let truncation = truncation.expect("FetchError::LogTruncation for auto.offset.reset=error");
     assert!(
         matches!(
             &truncation,
