@@ -25,7 +25,8 @@
 //!    from the committed offset (15, epoch e0), both with `auto.offset.reset=latest`,
 //!    land at the divergence point 5 and read `c0 c1 c2` at 5, 6, 7 — none
 //!    skipped. One with `auto.offset.reset=error` gets `FetchError::LogTruncation`
-//!    (position 15, divergence offset 5).
+//!    (position 15, divergence offset 5). The first one then commits 8, the
+//!    position in the new log, not the lost 15.
 //!
 //! The killed nodes are restarted when the test ends, also when it fails, and the
 //! test waits until all three brokers are back with a full ISR everywhere.
@@ -46,6 +47,7 @@ use flame_kafka_codec::protocol::StrBytes;
 use flame_kafka_codec::KafkaCode;
 use flame_kafka_group::{ConsumeError, Consumer, ConsumerConfig, FetchError, OffsetReset};
 use flame_kafka_producer::{Acks, Producer, ProducerConfig, ProducerRecord};
+use flame_kafka_protocol_tests::admin::{committed_offsets, find_coordinator};
 use flame_kafka_protocol_tests::{cluster_bootstrap, env, unique_name};
 use tokio::time::{sleep, timeout};
 
@@ -523,7 +525,8 @@ async fn scenario() {
     ));
 
     // 1. Records both replicas hold; a consumer follows from the start.
-    let live = spawn_reader(&admin, &topic, &unique_name("live"), OffsetReset::Earliest);
+    let live_group = unique_name("live");
+    let live = spawn_reader(&admin, &topic, &live_group, OffsetReset::Earliest);
     let offsets = produce(&admin, &topic, Acks::All, &values("a", 5)).await;
     assert_eq!(offsets, [0, 1, 2, 3, 4]);
     live.wait_offset(4, Duration::from_secs(30)).await;
@@ -671,6 +674,32 @@ async fn scenario() {
         "the stopped partition handed out {:?}",
         stopped.seen()
     );
+
+    // The live consumer's commit names the new log's position (8), not the lost
+    // one's (15).
+    live.consumer
+        .commit_finished()
+        .await
+        .unwrap_or_else(|e| panic!("commit: {e}"));
+    let committed = wait_for(
+        "the live group's committed offset",
+        Duration::from_secs(30),
+        || async {
+            let coordinator = find_coordinator(&admin, &live_group)
+                .await
+                .map_err(|e| e.to_string())?;
+            committed_offsets(&admin, coordinator, &live_group, &topic, 1)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    assert_eq!(
+        committed.get(&0),
+        Some(&8),
+        "the live consumer commits the position in the new leader's log"
+    );
+    log("live consumer committed 8");
 
     tokio::join!(live.finish(), resumed.finish(), stopped.finish());
 }

@@ -213,6 +213,9 @@ impl Driver {
         while let Some(err) = self.fetcher.poll_error() {
             self.errors.push_back(err.into());
         }
+        while let Some((tp, offset, epoch)) = self.fetcher.poll_rewind() {
+            self.offsets.rewind(&tp, offset, epoch);
+        }
         let buffered = self.fetcher.buffered_bytes();
         self.serve_waiters();
         if self.fetcher.buffered_bytes() < buffered

@@ -94,6 +94,8 @@ pub struct Fetcher {
     buffer: VecDeque<Chunk>,
     buffered_bytes: usize,
     errors: VecDeque<FetchError>,
+    /// Positions moved back by a log truncation, for [`Fetcher::poll_rewind`].
+    rewinds: VecDeque<(TopicPartition, i64, i32)>,
     next_id: u64,
     next_instance: u64,
     rotation: usize,
@@ -114,6 +116,7 @@ impl Fetcher {
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             errors: VecDeque::new(),
+            rewinds: VecDeque::new(),
             next_id: 0,
             next_instance: 0,
             rotation: 0,
@@ -475,6 +478,14 @@ impl Fetcher {
         self.errors.pop_front()
     }
 
+    /// The next position moved back by a log truncation (KIP-320): `(partition,
+    /// offset, leader epoch)`. Records from `offset` on that were handed out are
+    /// gone from the leader's log; commits must not count them
+    /// ([`OffsetTracker::rewind`](crate::OffsetTracker::rewind)).
+    pub fn poll_rewind(&mut self) -> Option<(TopicPartition, i64, i32)> {
+        self.rewinds.pop_front()
+    }
+
     /// The earliest partition retry time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.partitions.values().filter_map(|p| p.retry_at).min()
@@ -693,6 +704,7 @@ impl Fetcher {
         } else {
             p.position = Position::Ready(end_offset);
             p.last_epoch = epoch;
+            self.rewinds.push_back((tp.clone(), end_offset, epoch));
             tracing::warn!(
                 %tp, position, divergence_offset = end_offset, divergence_epoch = epoch,
                 "log truncation detected; resetting the position to the divergence point \

@@ -488,6 +488,12 @@ fn truncation_moves_the_position_back_to_the_divergence_point() {
     f.handle_fetch(id, Ok(vec![diverged(tp(0), 1, 7)]), now);
     assert_eq!(f.poll_error(), None, "reset policy earliest: no error");
     assert_eq!(f.position(&tp(0)), Some(7));
+    assert_eq!(
+        f.poll_rewind(),
+        Some((tp(0), 7, 1)),
+        "commits move back too"
+    );
+    assert_eq!(f.poll_rewind(), None);
     // Buffered records from the lost log (7, 8, 9) are gone; 5, 6 remain.
     assert_eq!(offsets(&f.poll_records(10)), [5, 6]);
     assert_eq!(f.buffered_bytes(), 0);
@@ -521,6 +527,7 @@ fn truncation_with_auto_offset_reset_error_stops_the_partition() {
     );
     assert!(err.to_string().contains("divergence") || err.to_string().contains("diverges"));
     assert_eq!(f.position(&tp(0)), None, "stopped");
+    assert_eq!(f.poll_rewind(), None, "the position stays where it was");
     assert_eq!(offsets(&f.poll_records(10)), [5, 6]);
     assert_eq!(
         f.poll_requests(now + Duration::from_secs(10), leader),
