@@ -214,6 +214,10 @@ impl Driver {
             self.errors.push_back(err.into());
         }
         while let Some((tp, offset, epoch)) = self.fetcher.poll_rewind() {
+            // Records of the lost log not yet handed out never will be.
+            for r in self.ready.withdraw_from(&tp, offset).iter().rev() {
+                self.offsets.undeliver(&tp, r.offset, r.leader_epoch);
+            }
             self.offsets.rewind(&tp, offset, epoch);
         }
         let buffered = self.fetcher.buffered_bytes();

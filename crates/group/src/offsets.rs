@@ -157,7 +157,7 @@ impl OffsetTracker {
         let Some(p) = self.partitions.get_mut(tp) else {
             return;
         };
-        if p.delivered.is_some_and(|d| d.offset > offset) {
+        if p.delivered.is_some_and(|d| d.offset >= offset) {
             p.delivered = Some(CommitOffset {
                 offset,
                 leader_epoch,
