@@ -615,9 +615,10 @@ async fn scenario() {
             _ => None,
         })
     };
-    let has = |r: &Reader, offset: i64| r.seen().iter().any(|(o, _, _)| *o == offset);
+    // c2 at 7 (b2 was at 7 before the failover).
+    let has_c2 = |r: &Reader| r.seen().iter().any(|(o, _, v)| *o == 7 && v == "c2");
     while Instant::now() < deadline
-        && !(has(&live, 7) && has(&resumed, 7) && truncation(&stopped).is_some())
+        && !(has_c2(&live) && has_c2(&resumed) && truncation(&stopped).is_some())
     {
         sleep(Duration::from_millis(200)).await;
     }
