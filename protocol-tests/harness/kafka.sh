@@ -423,6 +423,13 @@ launch_node() {
     ) &
     pid=$!
     echo "$pid" > "$dir/pid"
+    # Until the subshell has exec'd java, node_pid does not recognise it (its
+    # arguments are still this script's), and wait_ready would take the node for
+    # dead and stop it: wait for the exec (seen on a loaded machine).
+    local tries=0
+    until node_pid "$node" > /dev/null || ! kill -0 "$pid" 2> /dev/null || ((++tries > 100)); do
+        sleep 0.05
+    done
     log "started node $node (pid $pid, log $dir/broker.log)"
 }
 
@@ -561,6 +568,13 @@ cmd_signal_node() {   # cmd_signal_node SIGNAL N
     if [[ $1 == KILL ]]; then
         while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
         rm -f "$(node_dir "$2")/pid"
+    elif [[ $1 == STOP ]]; then
+        # kill returns before every thread of the JVM has stopped; a request sent at
+        # once could still be answered. Wait for the stopped state (T), up to 5 s.
+        local tries=0
+        until [[ $(ps -o stat= -p "$pid" 2>/dev/null) == T* ]] || ((++tries > 100)); do
+            sleep 0.05
+        done
     fi
     log "sent SIG$1 to cluster node $2 (pid $pid)"
 }

@@ -213,6 +213,13 @@ impl Driver {
         while let Some(err) = self.fetcher.poll_error() {
             self.errors.push_back(err.into());
         }
+        while let Some((tp, offset, epoch)) = self.fetcher.poll_rewind() {
+            // Records of the lost log not yet handed out never will be.
+            for r in self.ready.withdraw_from(&tp, offset).iter().rev() {
+                self.offsets.undeliver(&tp, r.offset, r.leader_epoch);
+            }
+            self.offsets.rewind(&tp, offset, epoch);
+        }
         let buffered = self.fetcher.buffered_bytes();
         self.serve_waiters();
         if self.fetcher.buffered_bytes() < buffered
@@ -501,8 +508,9 @@ impl Driver {
                             match answered.remove(&tp).unwrap_or(Ok(None)) {
                                 Ok(committed) => {
                                     let offset = committed.map(|c| c.offset);
+                                    let epoch = committed.map_or(-1, |c| c.leader_epoch);
                                     self.offsets.set_committed(&tp, offset);
-                                    self.fetcher.set_committed(&tp, offset);
+                                    self.fetcher.set_committed_with_epoch(&tp, offset, epoch);
                                 }
                                 Err(code) => self
                                     .errors

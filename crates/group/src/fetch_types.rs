@@ -37,7 +37,8 @@ pub enum OffsetReset {
     Earliest,
     /// `latest`: only records written from now on.
     Latest,
-    /// `error`: report [`FetchError::OffsetOutOfRange`] and stop the partition.
+    /// `error`: report [`FetchError::OffsetOutOfRange`] (or
+    /// [`FetchError::LogTruncation`]) and stop the partition.
     Error,
 }
 
@@ -92,6 +93,27 @@ pub enum FetchError {
         /// The error.
         code: KafkaCode,
     },
+    /// The partition's log was truncated below the position (the leader's log
+    /// diverged from what was read, after an unclean leader election: KIP-320) and
+    /// `auto.offset.reset=error`; the partition is stopped. Records from
+    /// `divergence_offset` up to `position` that were read may no longer exist, or
+    /// exist with other contents; seeking to `divergence_offset` reads the leader's
+    /// log from where it diverged.
+    #[error(
+        "{tp}: log truncation detected at position {position}: the leader's log diverges \
+         from offset {divergence_offset} (leader epoch {divergence_epoch}; \
+         auto.offset.reset=error)"
+    )]
+    LogTruncation {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position (next offset to read) when the truncation was detected.
+        position: i64,
+        /// The first offset where the leader's log may differ from what was read.
+        divergence_offset: i64,
+        /// The last leader epoch both logs agree on.
+        divergence_epoch: i32,
+    },
     /// Fetched data could not be decoded (CRC mismatch, corrupt batch); the fetch
     /// is retried after `retry.backoff.ms`.
     #[error("{tp} at offset {offset}: {error}")]
@@ -114,6 +136,10 @@ pub struct FetchPartitionPlan {
     pub offset: i64,
     /// The leader epoch we believe current (-1: unknown).
     pub current_leader_epoch: i32,
+    /// The partition leader epoch of the last record batch read before `offset`
+    /// (of the committed offset, after a commit was read), sent from Fetch v12 on
+    /// so the broker can detect a diverged log (KIP-320); -1: unknown.
+    pub last_fetched_epoch: i32,
 }
 
 /// A request for the driver to send to `node`.
@@ -153,4 +179,19 @@ pub struct FetchedPartition {
     pub records: Bytes,
     /// The replica the leader wants this partition read from (KIP-392), if any.
     pub preferred_read_replica: Option<NodeId>,
+    /// The leader's log diverges from the `last_fetched_epoch` sent (KIP-320): its
+    /// last epoch at or below that one, and where that epoch ends. No records come
+    /// with it.
+    pub diverging_epoch: Option<DivergingEpoch>,
+}
+
+/// A Fetch answer's `diverging_epoch` (Fetch v12+, KIP-320): the largest leader
+/// epoch of the leader's log not above the `last_fetched_epoch` sent, and the
+/// offset where it ends there (the first offset of the next epoch, or the log end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DivergingEpoch {
+    /// The leader epoch.
+    pub epoch: i32,
+    /// Where that epoch ends in the leader's log (exclusive).
+    pub end_offset: i64,
 }

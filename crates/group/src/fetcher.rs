@@ -18,6 +18,14 @@
 //! - Leadership errors (`NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH`, ...) park
 //!   the partition until the driver refreshes metadata ([`Fetcher::needs_metadata`],
 //!   [`Fetcher::metadata_refreshed`]).
+//! - Log truncation (KIP-320): every Fetch names, per partition, the leader epoch
+//!   of the last batch read before its position (the committed offset's epoch at
+//!   first; -1 when unknown, as after a ListOffsets reset or a seek). A leader whose
+//!   log diverged from that (an unclean leader election) answers where the last
+//!   common epoch ends; if that is below the position, the position moves back to
+//!   it (buffered records from there on are dropped) with a warning, or, under
+//!   `auto.offset.reset=error`, the partition stops with
+//!   [`FetchError::LogTruncation`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -29,8 +37,8 @@ use crate::records::{decode_partition, ConsumedRecord};
 use crate::{NodeId, RequestId, TopicPartition};
 
 pub use crate::fetch_types::{
-    FetchError, FetchOutgoing, FetchPartitionPlan, FetchSettings, FetchedPartition, Isolation,
-    OffsetReset,
+    DivergingEpoch, FetchError, FetchOutgoing, FetchPartitionPlan, FetchSettings, FetchedPartition,
+    Isolation, OffsetReset,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +56,9 @@ struct PartState {
     /// to requests made before are recognised as stale.
     instance: u64,
     position: Position,
+    /// The partition leader epoch of the last batch read before the position
+    /// (-1: unknown), sent as `last_fetched_epoch` (KIP-320).
+    last_epoch: i32,
     in_flight: bool,
     /// Bytes of this partition's records buffered and not yet handed out.
     buffered: usize,
@@ -83,6 +94,8 @@ pub struct Fetcher {
     buffer: VecDeque<Chunk>,
     buffered_bytes: usize,
     errors: VecDeque<FetchError>,
+    /// Positions moved back by a log truncation, for [`Fetcher::poll_rewind`].
+    rewinds: VecDeque<(TopicPartition, i64, i32)>,
     next_id: u64,
     next_instance: u64,
     rotation: usize,
@@ -103,6 +116,7 @@ impl Fetcher {
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             errors: VecDeque::new(),
+            rewinds: VecDeque::new(),
             next_id: 0,
             next_instance: 0,
             rotation: 0,
@@ -117,15 +131,34 @@ impl Fetcher {
     }
 
     /// The committed offset of an assigned partition: read from there, or apply
-    /// `auto.offset.reset` when there is none (`None` or negative).
+    /// `auto.offset.reset` when there is none (`None` or negative). Its leader
+    /// epoch is unknown; see [`set_committed_with_epoch`](Self::set_committed_with_epoch).
     pub fn set_committed(&mut self, tp: &TopicPartition, committed: Option<i64>) {
+        self.set_committed_with_epoch(tp, committed, -1);
+    }
+
+    /// Like [`set_committed`](Self::set_committed), with the leader epoch the
+    /// commit carries (OffsetFetch's `committed_leader_epoch`, -1 if none): the
+    /// first Fetch names it as `last_fetched_epoch`, so a log truncated below the
+    /// committed offset is detected (KIP-320).
+    pub fn set_committed_with_epoch(
+        &mut self,
+        tp: &TopicPartition,
+        committed: Option<i64>,
+        leader_epoch: i32,
+    ) {
         if self
             .partitions
             .get(tp)
             .is_some_and(|p| p.position == Position::AwaitingCommitted)
         {
             match committed.filter(|&o| o >= 0) {
-                Some(offset) => self.set_position(tp.clone(), Position::Ready(offset)),
+                Some(offset) => {
+                    self.set_position(tp.clone(), Position::Ready(offset));
+                    if let Some(p) = self.partitions.get_mut(tp) {
+                        p.last_epoch = leader_epoch.max(-1);
+                    }
+                }
                 None => {
                     self.set_position(tp.clone(), Position::NeedsReset);
                     self.reset(tp, -1);
@@ -135,10 +168,18 @@ impl Fetcher {
     }
 
     /// Moves an assigned partition's position, dropping what was fetched before.
+    /// The leader epoch of the records before `offset` is unknown, so no log
+    /// truncation below it is detected.
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) {
         if self.partitions.contains_key(tp) {
             self.set_position(tp.clone(), Position::Ready(offset));
         }
+    }
+
+    /// The leader epoch of the last batch fetched before the position (-1:
+    /// unknown), as the next Fetch names it.
+    pub fn last_fetched_epoch(&self, tp: &TopicPartition) -> Option<i32> {
+        Some(self.partitions.get(tp)?.last_epoch)
     }
 
     fn set_position(&mut self, tp: TopicPartition, position: Position) {
@@ -149,6 +190,7 @@ impl Fetcher {
             PartState {
                 instance: self.next_instance,
                 position,
+                last_epoch: -1,
                 in_flight: false,
                 buffered: 0,
                 awaiting_metadata: false,
@@ -178,6 +220,25 @@ impl Fetcher {
             keep
         });
         self.buffered_bytes -= freed.min(self.buffered_bytes);
+    }
+
+    /// Drops `tp`'s buffered records at `offset` and after (keeping those before).
+    fn drop_buffered_from(&mut self, tp: &TopicPartition, offset: i64) {
+        let mut freed = 0;
+        for chunk in self.buffer.iter_mut().filter(|c| &c.tp == tp) {
+            chunk.records.retain(|r| {
+                let keep = r.offset < offset;
+                if !keep {
+                    freed += r.size();
+                }
+                keep
+            });
+        }
+        self.buffer.retain(|chunk| !chunk.records.is_empty());
+        self.buffered_bytes -= freed.min(self.buffered_bytes);
+        if let Some(p) = self.partitions.get_mut(tp) {
+            p.buffered -= freed.min(p.buffered);
+        }
     }
 
     /// Whether a partition waits for a metadata refresh (its leader moved).
@@ -254,6 +315,7 @@ impl Fetcher {
             if p.in_flight || p.awaiting_metadata || p.retry_at.is_some_and(|t| now < t) {
                 continue;
             }
+            let last_epoch = p.last_epoch;
             let wants = match p.position {
                 Position::Ready(offset) if room && p.buffered < prefetch => Some((offset, false)),
                 Position::Ready(_) if room => {
@@ -296,6 +358,7 @@ impl Fetcher {
                     tp: tp.clone(),
                     offset,
                     current_leader_epoch: epoch,
+                    last_fetched_epoch: last_epoch,
                 });
             }
         }
@@ -415,6 +478,14 @@ impl Fetcher {
         self.errors.pop_front()
     }
 
+    /// The next position moved back by a log truncation (KIP-320): `(partition,
+    /// offset, leader epoch)`. Records from `offset` on that were handed out are
+    /// gone from the leader's log; commits must not count them
+    /// ([`OffsetTracker::rewind`](crate::OffsetTracker::rewind)).
+    pub fn poll_rewind(&mut self) -> Option<(TopicPartition, i64, i32)> {
+        self.rewinds.pop_front()
+    }
+
     /// The earliest partition retry time.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.partitions.values().filter_map(|p| p.retry_at).min()
@@ -462,6 +533,16 @@ impl Fetcher {
                 self.partition_error(&tp, offset, code, now);
                 continue;
             }
+            if let Some(diverging) = data.diverging_epoch {
+                if p.read_replica.take().is_some() {
+                    // A follower's log may lag behind the epoch we read; only the
+                    // leader's verdict moves a position.
+                    tracing::debug!(%tp, node = %flight.node, ?diverging, "reading from the leader again");
+                    continue;
+                }
+                self.diverged(&tp, offset, diverging);
+                continue;
+            }
             match data.preferred_read_replica {
                 Some(replica) if replica != flight.node => {
                     tracing::debug!(%tp, %replica, "the leader names a replica to read from");
@@ -488,6 +569,9 @@ impl Fetcher {
                     };
                     if let Some(next) = decoded.next_offset {
                         p.position = Position::Ready(next.max(offset));
+                    }
+                    if let Some(epoch) = decoded.last_epoch {
+                        p.last_epoch = epoch;
                     }
                     if !decoded.records.is_empty() {
                         let size = decoded
@@ -542,7 +626,11 @@ impl Fetcher {
                 continue;
             }
             match answered.remove(&tp) {
-                Some(Ok(offset)) if offset >= 0 => p.position = Position::Ready(offset),
+                Some(Ok(offset)) if offset >= 0 => {
+                    p.position = Position::Ready(offset);
+                    // The epoch of the records before `offset` is not known.
+                    p.last_epoch = -1;
+                }
                 Some(Err(code)) => {
                     p.position = Position::NeedsReset;
                     self.partition_error(&tp, -1, code, now);
@@ -585,6 +673,46 @@ impl Fetcher {
                 }
             }
         }
+    }
+
+    /// The leader answered `diverging_epoch` to a Fetch from `position` (KIP-320).
+    fn diverged(&mut self, tp: &TopicPartition, position: i64, diverging: DivergingEpoch) {
+        let reset = self.settings.offset_reset;
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        let DivergingEpoch { epoch, end_offset } = diverging;
+        if end_offset >= position {
+            // The logs agree up to the position; the leader merely knows our last
+            // epoch under an older number. Name that one from now on.
+            tracing::debug!(%tp, position, epoch, end_offset, "diverging epoch above the position");
+            p.last_epoch = epoch;
+            return;
+        }
+        if reset == OffsetReset::Error {
+            p.position = Position::Stopped;
+            tracing::warn!(
+                %tp, position, divergence_offset = end_offset, divergence_epoch = epoch,
+                "log truncation detected; auto.offset.reset=error stops the partition"
+            );
+            self.errors.push_back(FetchError::LogTruncation {
+                tp: tp.clone(),
+                position,
+                divergence_offset: end_offset,
+                divergence_epoch: epoch,
+            });
+        } else {
+            p.position = Position::Ready(end_offset);
+            p.last_epoch = epoch;
+            self.rewinds.push_back((tp.clone(), end_offset, epoch));
+            tracing::warn!(
+                %tp, position, divergence_offset = end_offset, divergence_epoch = epoch,
+                "log truncation detected; resetting the position to the divergence point \
+                 (records from there on that were read are gone from the leader's log)"
+            );
+        }
+        // Buffered records from the divergence point on belong to the lost log.
+        self.drop_buffered_from(tp, end_offset);
     }
 
     /// Applies `auto.offset.reset=error` to a partition that needs a reset.

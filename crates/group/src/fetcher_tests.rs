@@ -59,6 +59,7 @@ fn data(tp: TopicPartition, records: Bytes) -> FetchedPartition {
         aborted: vec![],
         records,
         preferred_read_replica: None,
+        diverging_epoch: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn error(tp: TopicPartition, code: KafkaCode) -> FetchedPartition {
         aborted: vec![],
         records: Bytes::new(),
         preferred_read_replica: None,
+        diverging_epoch: None,
     }
 }
 
@@ -107,7 +109,8 @@ fn fetches_from_the_committed_offset_and_skips_earlier_records_of_the_batch() {
         vec![FetchPartitionPlan {
             tp: tp(0),
             offset: 5,
-            current_leader_epoch: 4
+            current_leader_epoch: 4,
+            last_fetched_epoch: -1,
         }]
     );
     f.handle_fetch(id, Ok(vec![data(tp(0), batch(3, 4))]), now);
@@ -407,4 +410,164 @@ fn a_replica_the_leader_names_is_read_from_until_it_fails_or_expires() {
     let later = now + Duration::from_secs(61);
     let out = f.poll_requests(later, leader);
     fetch_of(&out, 0);
+}
+
+// ------------------------------------------------------------ KIP-320
+
+/// `batch(base, count)` written by a leader of `epoch`.
+fn batch_in_epoch(base: i64, count: usize, epoch: i32) -> Bytes {
+    let mut out = BytesMut::from(&batch(base, count)[..]);
+    // partitionLeaderEpoch follows baseOffset and batchLength; the CRC starts after.
+    out[12..16].copy_from_slice(&epoch.to_be_bytes());
+    out.freeze()
+}
+
+fn diverged(tp: TopicPartition, epoch: i32, end_offset: i64) -> FetchedPartition {
+    FetchedPartition {
+        diverging_epoch: Some(DivergingEpoch { epoch, end_offset }),
+        ..data(tp, Bytes::new())
+    }
+}
+
+/// Reads offsets 0..10 written in epoch 1, hands out 0..4 (5..9 stay buffered),
+/// and returns the next Fetch (from 10).
+fn read_ten_in_epoch_one(f: &mut Fetcher, now: Instant) -> RequestId {
+    f.assign(tp(0));
+    f.set_committed_with_epoch(&tp(0), Some(0), 1);
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 0);
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch_in_epoch(0, 10, 1))]), now);
+    assert_eq!(offsets(&f.poll_records(5)), [0, 1, 2, 3, 4]);
+    let (id, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (10, 1));
+    id
+}
+
+#[test]
+fn last_fetched_epoch_starts_from_the_commit_and_follows_the_batches_read() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed_with_epoch(&tp(0), Some(5), 2);
+    let (id, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (5, 2));
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch_in_epoch(5, 3, 3))]), now);
+    let (id, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (8, 3));
+    // A batch without a leader epoch (-1) leaves the last known one.
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch_in_epoch(8, 1, -1))]), now);
+    let (id, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (9, 3));
+    // OFFSET_OUT_OF_RANGE, then a ListOffsets reset: the epoch is unknown.
+    f.handle_fetch(id, Ok(vec![error(tp(0), KafkaCode::OffsetOutOfRange)]), now);
+    let out = f.poll_requests(now, leader);
+    let FetchOutgoing::ListOffsets { id, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    f.handle_list_offsets(*id, vec![(tp(0), Ok(2))], now);
+    let (_, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (2, -1));
+    // A seek forgets it too; so does a commit without an epoch.
+    let mut f = Fetcher::new(settings());
+    f.assign(tp(0));
+    f.set_committed_with_epoch(&tp(0), Some(5), 2);
+    f.seek(&tp(0), 3);
+    let (_, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (3, -1));
+    f.revoke(&tp(0));
+    f.assign(tp(0));
+    f.set_committed(&tp(0), Some(4));
+    assert_eq!(f.last_fetched_epoch(&tp(0)), Some(-1));
+}
+
+#[test]
+fn truncation_moves_the_position_back_to_the_divergence_point() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    let id = read_ten_in_epoch_one(&mut f, now);
+    // The new leader's log holds epoch 1 only up to offset 7.
+    f.handle_fetch(id, Ok(vec![diverged(tp(0), 1, 7)]), now);
+    assert_eq!(f.poll_error(), None, "reset policy earliest: no error");
+    assert_eq!(f.position(&tp(0)), Some(7));
+    assert_eq!(
+        f.poll_rewind(),
+        Some((tp(0), 7, 1)),
+        "commits move back too"
+    );
+    assert_eq!(f.poll_rewind(), None);
+    // Buffered records from the lost log (7, 8, 9) are gone; 5, 6 remain.
+    assert_eq!(offsets(&f.poll_records(10)), [5, 6]);
+    assert_eq!(f.buffered_bytes(), 0);
+    let (id, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (7, 1));
+    // The new leader's records from 7 on are read, none skipped.
+    f.handle_fetch(id, Ok(vec![data(tp(0), batch_in_epoch(7, 4, 3))]), now);
+    assert_eq!(offsets(&f.poll_records(10)), [7, 8, 9, 10]);
+    assert_eq!(f.position(&tp(0)), Some(11));
+    assert_eq!(f.last_fetched_epoch(&tp(0)), Some(3));
+}
+
+#[test]
+fn truncation_with_auto_offset_reset_error_stops_the_partition() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(FetchSettings {
+        offset_reset: OffsetReset::Error,
+        ..settings()
+    });
+    let id = read_ten_in_epoch_one(&mut f, now);
+    f.handle_fetch(id, Ok(vec![diverged(tp(0), 1, 7)]), now);
+    let err = f.poll_error().expect("a truncation error");
+    assert_eq!(
+        err,
+        FetchError::LogTruncation {
+            tp: tp(0),
+            position: 10,
+            divergence_offset: 7,
+            divergence_epoch: 1,
+        }
+    );
+    assert!(err.to_string().contains("divergence") || err.to_string().contains("diverges"));
+    assert_eq!(f.position(&tp(0)), None, "stopped");
+    assert_eq!(f.poll_rewind(), None, "the position stays where it was");
+    assert_eq!(offsets(&f.poll_records(10)), [5, 6]);
+    assert_eq!(
+        f.poll_requests(now + Duration::from_secs(10), leader),
+        vec![]
+    );
+}
+
+#[test]
+fn diverging_epoch_at_or_after_the_position_keeps_it() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(settings());
+    let id = read_ten_in_epoch_one(&mut f, now);
+    // The leader knows the records before 10 under epoch 0, up to offset 12.
+    f.handle_fetch(id, Ok(vec![diverged(tp(0), 0, 12)]), now);
+    assert_eq!(f.poll_error(), None);
+    assert_eq!(offsets(&f.poll_records(10)), [5, 6, 7, 8, 9]);
+    let (_, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (10, 0));
+}
+
+#[test]
+fn diverging_epoch_from_a_follower_sends_the_partition_back_to_the_leader() {
+    let now = Instant::now();
+    let mut f = Fetcher::new(FetchSettings {
+        rack: Some(Arc::from("r2")),
+        ..settings()
+    });
+    let id = read_ten_in_epoch_one(&mut f, now);
+    let named = FetchedPartition {
+        preferred_read_replica: Some(NodeId(2)),
+        ..data(tp(0), Bytes::new())
+    };
+    f.handle_fetch(id, Ok(vec![named]), now);
+    let (id, _) = fetch_of(&f.poll_requests(now, leader), 2);
+    f.handle_fetch(id, Ok(vec![diverged(tp(0), 1, 7)]), now);
+    assert_eq!(
+        f.position(&tp(0)),
+        Some(10),
+        "a follower's verdict moves nothing"
+    );
+    let (_, plans) = fetch_of(&f.poll_requests(now, leader), 0);
+    assert_eq!((plans[0].offset, plans[0].last_fetched_epoch), (10, 1));
 }

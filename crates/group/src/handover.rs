@@ -151,6 +151,26 @@ impl Ready {
         *queue = kept;
         withdrawn
     }
+
+    /// Takes `tp`'s records at `offset` and after out of the queue (its log was
+    /// truncated there), keeping the order of the rest.
+    pub(crate) fn withdraw_from(&self, tp: &TopicPartition, offset: i64) -> Vec<ConsumedRecord> {
+        let mut queue = self.lock();
+        let mut withdrawn = Vec::new();
+        let mut kept = VecDeque::with_capacity(queue.len());
+        for record in queue.drain(..) {
+            if *record.topic == *tp.topic
+                && record.partition == tp.partition
+                && record.offset >= offset
+            {
+                withdrawn.push(record);
+            } else {
+                kept.push_back(record);
+            }
+        }
+        *queue = kept;
+        withdrawn
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +257,18 @@ mod tests {
         let offsets = OffsetTracker::new();
         let handover = Handover::new(vec![tp(0)], now, Duration::ZERO);
         assert_eq!(handover.check(&offsets, now), Verdict::Finished);
+    }
+
+    #[test]
+    fn withdraw_from_takes_a_truncated_partitions_records_from_the_offset_on() {
+        let ready = Ready::default();
+        ready.extend(vec![record(0, 4), record(1, 6), record(0, 5), record(0, 6)]);
+        let withdrawn = ready.withdraw_from(&tp(0), 5);
+        let ids = |rs: &[ConsumedRecord]| -> Vec<(i32, i64)> {
+            rs.iter().map(|r| (r.partition, r.offset)).collect()
+        };
+        assert_eq!(ids(&withdrawn), vec![(0, 5), (0, 6)]);
+        assert_eq!(ids(&ready.take(10)), vec![(0, 4), (1, 6)]);
     }
 
     #[test]

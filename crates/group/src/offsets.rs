@@ -34,6 +34,11 @@ struct PartitionOffsets {
 impl PartitionOffsets {
     fn finished(&self) -> Option<CommitOffset> {
         match self.in_flight.iter().next() {
+            // Never past the delivered mark: after a rewind (log truncation),
+            // records of the lost log may still be in flight beyond it.
+            Some((&offset, _)) if self.delivered.is_some_and(|d| d.offset < offset) => {
+                self.delivered
+            }
             Some((&offset, &leader_epoch)) => Some(CommitOffset {
                 offset,
                 leader_epoch,
@@ -139,6 +144,27 @@ impl OffsetTracker {
                 offset,
                 leader_epoch,
             });
+        }
+    }
+
+    /// The partition's log was truncated at `offset` (KIP-320: the fetcher moved its
+    /// position back there, with `leader_epoch`): records from `offset` on that were
+    /// delivered belong to a log that no longer exists, so neither they nor an
+    /// earlier commit past `offset` hold the commit position up; the next commit
+    /// names the records read from the new log. Records still in flight stay
+    /// [`held`](Self::held) until marked done.
+    pub fn rewind(&mut self, tp: &TopicPartition, offset: i64, leader_epoch: i32) {
+        let Some(p) = self.partitions.get_mut(tp) else {
+            return;
+        };
+        if p.delivered.is_some_and(|d| d.offset >= offset) {
+            p.delivered = Some(CommitOffset {
+                offset,
+                leader_epoch,
+            });
+        }
+        if p.committed.is_some_and(|c| c > offset) {
+            p.committed = Some(offset);
         }
     }
 
@@ -443,5 +469,38 @@ mod tests {
             }
             prop_assert_eq!(t.finished(&tp()).unwrap().offset, offsets[39] + 1);
         }
+    }
+
+    #[test]
+    fn a_rewind_moves_the_commit_position_back_to_the_new_log() {
+        let mut t = OffsetTracker::new();
+        t.assign(tp(), Some(0));
+        // Offsets 0..15 of epoch 0 delivered, all but 12 finished; 15 committed.
+        for offset in 0..15 {
+            t.delivered(&tp(), offset, 0, false);
+        }
+        for offset in (0..15).filter(|&o| o != 12) {
+            t.mark_done(&tp(), offset);
+        }
+        t.committed(&tp(), 15);
+        // The new leader's log diverges from offset 5 on.
+        t.rewind(&tp(), 5, 0);
+        assert_eq!(t.finished(&tp()).unwrap().offset, 5);
+        for offset in 5..8 {
+            t.delivered(&tp(), offset, 1, false);
+            t.mark_done(&tp(), offset);
+        }
+        let eight = CommitOffset {
+            offset: 8,
+            leader_epoch: 1,
+        };
+        assert_eq!(
+            t.to_commit(),
+            vec![(tp(), eight)],
+            "8 is committed although 15 was before, and 12 of the lost log is in flight"
+        );
+        assert_eq!(t.held(&tp()), 1);
+        assert!(t.mark_done(&tp(), 12));
+        assert_eq!(t.finished(&tp()), Some(eight));
     }
 }

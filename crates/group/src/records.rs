@@ -62,6 +62,9 @@ pub(crate) struct Decoded {
     /// The offset to fetch next: after the last whole batch (control and aborted
     /// batches included), or `None` if no whole batch arrived.
     pub(crate) next_offset: Option<i64>,
+    /// The partition leader epoch of that last batch, if it has one (KIP-320: sent
+    /// back as the next Fetch's `last_fetched_epoch`).
+    pub(crate) last_epoch: Option<i32>,
 }
 
 /// Decodes `data` fetched from `position` for `topic`/`partition`.
@@ -90,7 +93,11 @@ pub(crate) fn decode_partition(
             .base_offset
             .saturating_add(i64::from(batch.last_offset_delta))
             .saturating_add(1);
-        out.next_offset = Some(out.next_offset.map_or(next, |n: i64| n.max(next)));
+        if out.next_offset.is_none_or(|n| next > n) {
+            out.next_offset = Some(next);
+            out.last_epoch =
+                (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
+        }
         if next <= position {
             continue;
         }

@@ -21,7 +21,7 @@ use flame_kafka_codec::protocol::StrBytes;
 use flame_kafka_codec::KafkaCode;
 use uuid::Uuid;
 
-use crate::fetcher::{FetchPartitionPlan, FetchSettings, FetchedPartition};
+use crate::fetcher::{DivergingEpoch, FetchPartitionPlan, FetchSettings, FetchedPartition};
 use crate::protocol::{group_by_topic, PROTOCOL_TYPE};
 use crate::records::AbortedTxn;
 use crate::requests::{
@@ -468,6 +468,11 @@ pub(crate) fn fetch_request(
         if version >= 9 {
             p = p.with_current_leader_epoch(plan.current_leader_epoch);
         }
+        if version >= 12 {
+            // KIP-320: the broker compares it with its log and answers
+            // `diverging_epoch` where the log diverged from what was read.
+            p = p.with_last_fetched_epoch(plan.last_fetched_epoch);
+        }
         match by_topic.last_mut() {
             Some((name, list)) if *name == plan.tp.topic => list.push(p),
             _ => by_topic.push((plan.tp.topic.clone(), vec![p])),
@@ -523,6 +528,13 @@ pub(crate) fn parse_fetch(r: FetchResponse) -> Result<Vec<FetchedPartition>, Kaf
                 records: p.records.unwrap_or_default(),
                 preferred_read_replica: (p.preferred_read_replica.0 >= 0)
                     .then_some(NodeId(p.preferred_read_replica.0)),
+                // Absent (v11-, or no divergence) decodes as epoch -1, end offset -1.
+                diverging_epoch: (p.diverging_epoch.epoch >= 0
+                    && p.diverging_epoch.end_offset >= 0)
+                    .then_some(DivergingEpoch {
+                        epoch: p.diverging_epoch.epoch,
+                        end_offset: p.diverging_epoch.end_offset,
+                    }),
             })
         })
         .collect())

@@ -40,6 +40,9 @@ fn requests_encode_at_every_client_version() {
         tp: tp.clone(),
         offset: 0,
         current_leader_epoch: 1,
+        // Not -1: kafka-protocol refuses a non-default value below v12, so this
+        // checks the field is only set where the version has it.
+        last_fetched_epoch: 3,
     }];
     let hb = ConsumerHeartbeat {
         group_id: Arc::from("g"),
@@ -138,4 +141,58 @@ fn find_coordinator_reads_both_layouts() {
         parse_find_coordinator(&new, 4),
         GroupResponse::FindCoordinator(Err(KafkaCode::CoordinatorNotAvailable))
     );
+}
+
+/// KIP-320 on the wire: `last_fetched_epoch` goes out from v12 on, and a
+/// `diverging_epoch` in the answer reaches the fetcher (an absent one does not).
+#[test]
+fn fetch_carries_last_fetched_epoch_and_reads_diverging_epoch() {
+    use flame_kafka_codec::messages::fetch_response::{
+        EpochEndOffset, FetchableTopicResponse, PartitionData,
+    };
+    let settings = crate::fetch_types::FetchSettings {
+        min_bytes: 1,
+        max_wait: std::time::Duration::from_millis(500),
+        max_bytes: 1 << 20,
+        partition_max_bytes: 1 << 20,
+        max_buffered_bytes: 1 << 20,
+        isolation: crate::Isolation::ReadCommitted,
+        offset_reset: crate::OffsetReset::Earliest,
+        check_crcs: true,
+        retry_backoff: std::time::Duration::from_millis(100),
+        rack: None,
+        read_replica_ttl: std::time::Duration::from_secs(300),
+    };
+    let plan = vec![FetchPartitionPlan {
+        tp: TopicPartition::new("t", 0),
+        offset: 15,
+        current_leader_epoch: 4,
+        last_fetched_epoch: 2,
+    }];
+    let sent = fetch_request(&settings, &plan, 12);
+    let p = &sent.topics[0].partitions[0];
+    assert_eq!((p.fetch_offset, p.last_fetched_epoch), (15, 2));
+    let old = fetch_request(&settings, &plan, 11);
+    assert_eq!(old.topics[0].partitions[0].last_fetched_epoch, -1);
+
+    let answer = |diverging: EpochEndOffset| {
+        FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
+            .with_topic(topic("t"))
+            .with_partitions(vec![PartitionData::default()
+                .with_partition_index(0)
+                .with_diverging_epoch(diverging)])])
+    };
+    let parsed = parse_fetch(answer(
+        EpochEndOffset::default().with_epoch(2).with_end_offset(5),
+    ))
+    .unwrap();
+    assert_eq!(
+        parsed[0].diverging_epoch,
+        Some(DivergingEpoch {
+            epoch: 2,
+            end_offset: 5
+        })
+    );
+    let parsed = parse_fetch(answer(EpochEndOffset::default())).unwrap();
+    assert_eq!(parsed[0].diverging_epoch, None);
 }
