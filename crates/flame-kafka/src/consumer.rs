@@ -204,13 +204,26 @@ impl Shared {
         let mut stop = self.stop.subscribe();
         let mut done: Vec<(TopicPartition, i64)> = Vec::with_capacity(DONE_BATCH);
         let result = loop {
-            let polled = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
-                polled = on_pending(self.inner.poll_batch(1), || self.mark_done(&mut done)) => polled,
+            if *stop.borrow() {
+                break Ok(());
+            }
+            // Most polls are served at once from the consumer's ready queue: only
+            // one that has to wait also watches for `close()` (registering that
+            // watch costs more than the poll itself).
+            let mut poll = pin!(self.inner.poll());
+            let polled = match poll_now(poll.as_mut()).await {
+                Some(polled) => polled,
+                None => {
+                    self.mark_done(&mut done);
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|stopped| *stopped) => break Ok(()),
+                        polled = on_pending(poll, || self.mark_done(&mut done)) => polled,
+                    }
+                }
             };
-            let records = match polled {
-                Ok(records) => records,
+            let record = match polled {
+                Ok(record) => record,
                 Err(e) if e.is_retriable() => {
                     self.mark_done(&mut done);
                     tracing::warn!(error = %e, "consumer error, retrying");
@@ -219,34 +232,34 @@ impl Shared {
                 }
                 Err(e) => break Err(Error::from(e)),
             };
-            for record in records {
-                if *stop.borrow() {
-                    // close() came: start nothing more (what is not finished is
-                    // not committed).
-                    break;
+            if *stop.borrow() {
+                // close() came: start nothing more (what is not finished is not
+                // committed).
+                break Ok(());
+            }
+            let (tp, offset) = (
+                TopicPartition::new(record.topic.clone(), record.partition),
+                record.offset,
+            );
+            let message = into_message(record);
+            let outcome = match catch_unwind(AssertUnwindSafe(|| callback(message))) {
+                Ok(future) => on_pending(catch_panic(future), || self.mark_done(&mut done)).await,
+                Err(panic) => Err(panic),
+            };
+            let (topic, partition) = (&tp.topic, tp.partition);
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(%topic, partition, offset, error = %e, "message callback failed")
                 }
-                let message = to_message(&record);
-                let outcome = match catch_unwind(AssertUnwindSafe(|| callback(message))) {
-                    Ok(future) => {
-                        on_pending(catch_panic(future), || self.mark_done(&mut done)).await
-                    }
-                    Err(panic) => Err(panic),
-                };
-                let (topic, partition, offset) = (&record.topic, record.partition, record.offset);
-                match outcome {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(%topic, partition, offset, error = %e, "message callback failed")
-                    }
-                    Err(panic) => {
-                        let panic = panic_message(&*panic);
-                        tracing::error!(%topic, partition, offset, %panic, "message callback panicked")
-                    }
+                Err(panic) => {
+                    let panic = panic_message(&*panic);
+                    tracing::error!(%topic, partition, offset, %panic, "message callback panicked")
                 }
-                done.push((TopicPartition::new(record.topic, record.partition), offset));
-                if done.len() >= DONE_BATCH {
-                    self.mark_done(&mut done);
-                }
+            }
+            done.push((tp, offset));
+            if done.len() >= DONE_BATCH {
+                self.mark_done(&mut done);
             }
         };
         self.mark_done(&mut done);
@@ -313,23 +326,36 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-fn to_message(record: &ConsumedRecord) -> Message {
+/// `future`'s output if it is ready at its first poll (which is then its only
+/// one); `None` if it would wait (it stays pinned, to be polled on).
+async fn poll_now<F: Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let mut future = Some(future);
+    poll_fn(|cx| {
+        let Some(f) = future.take() else {
+            return Poll::Ready(None);
+        };
+        Poll::Ready(match f.poll(cx) {
+            Poll::Ready(output) => Some(output),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// The callback's view of `record` (its key, value and headers are moved, not
+/// copied).
+fn into_message(record: ConsumedRecord) -> Message {
     let headers: Vec<(String, Option<bytes::Bytes>)> = record
         .headers
-        .iter()
-        .map(|h| {
-            (
-                String::from_utf8_lossy(&h.key).into_owned(),
-                h.value.clone(),
-            )
-        })
+        .into_iter()
+        .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
         .collect();
     Message {
-        topic: record.topic.to_string(),
+        topic: String::from(&*record.topic),
         partition: record.partition,
         offset: record.offset,
-        key: record.key.clone(),
-        payload: record.value.clone(),
+        key: record.key,
+        payload: record.value,
         headers: Headers::from(headers),
         timestamp: record.timestamp,
         leader_epoch: record.leader_epoch,
