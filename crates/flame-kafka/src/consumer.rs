@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -58,6 +59,7 @@ where
             inner,
             concurrency: config.int("flame.concurrency").max(1) as usize,
             stop,
+            stopping: AtomicBool::new(false),
             finished,
             run_lock: Mutex::new(()),
         }),
@@ -77,6 +79,9 @@ struct Shared {
     concurrency: usize,
     /// Set by `close`.
     stop: watch::Sender<bool>,
+    /// Set by `close` before `stop`: checked before each message (a plain load,
+    /// where reading the watch takes its lock); `stop` wakes a waiting poll.
+    stopping: AtomicBool,
     /// Set once the consumer has committed and left the group.
     finished: watch::Sender<bool>,
     /// One `run` at a time.
@@ -173,6 +178,7 @@ impl Consumer {
     /// ones, commits what was processed, leaves the group and returns. Resolves once
     /// that is done. Safe to call more than once and from any task.
     pub async fn close(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
         self.shared.stop.send_replace(true);
         if self.shared.run_lock.try_lock().is_ok() && !*self.shared.finished.borrow() {
             // No `run` in progress: close the group consumer here.
@@ -204,7 +210,7 @@ impl Shared {
         let mut stop = self.stop.subscribe();
         let mut done: Vec<(TopicPartition, i64)> = Vec::with_capacity(DONE_BATCH);
         let result = loop {
-            if *stop.borrow() {
+            if self.stopping.load(Ordering::Acquire) {
                 break Ok(());
             }
             // Most polls are served at once from the consumer's ready queue: only
@@ -232,7 +238,7 @@ impl Shared {
                 }
                 Err(e) => break Err(Error::from(e)),
             };
-            if *stop.borrow() {
+            if self.stopping.load(Ordering::Acquire) {
                 // close() came: start nothing more (what is not finished is not
                 // committed).
                 break Ok(());
