@@ -1,6 +1,7 @@
 //! The public consumer handle. All state lives in a driver task; the handle sends
 //! it commands.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,8 +92,11 @@ pub struct Consumer {
     handed: Option<Mutex<Vec<(TopicPartition, i64)>>>,
     /// `enable_auto_offset_store`.
     store_on_poll: bool,
-    /// When the driver was last told that the application polls.
-    poll_noticed: Mutex<tokio::time::Instant>,
+    /// When the driver was last told that the application polls: milliseconds
+    /// since `started` (an atomic: no lock on each poll call).
+    poll_noticed: AtomicU64,
+    /// When the consumer was created.
+    started: tokio::time::Instant,
     max_poll_records: usize,
 }
 
@@ -145,7 +149,8 @@ impl Consumer {
             ready,
             handed,
             store_on_poll,
-            poll_noticed: Mutex::new(tokio::time::Instant::now()),
+            poll_noticed: AtomicU64::new(0),
+            started: tokio::time::Instant::now(),
             max_poll_records,
         })
     }
@@ -161,8 +166,18 @@ impl Consumer {
     /// (retriable: the consumer is rejoining), or a fatal error after which every
     /// call fails ([`ConsumeError::is_fatal`]).
     pub async fn poll(&self) -> Result<ConsumedRecord, ConsumeError> {
-        let mut records = self.next(1, self.max_poll_records).await?;
-        records.pop().ok_or(ConsumeError::Closed)
+        if self.handed.is_some() || self.store_on_poll {
+            let mut records = self.next(1, self.max_poll_records).await?;
+            return records.pop().ok_or(ConsumeError::Closed);
+        }
+        // Nothing to note per record: take it alone (no Vec per call).
+        self.notice_poll();
+        loop {
+            if let Some(record) = self.ready.take_one() {
+                return Ok(record);
+            }
+            self.fill(self.max_poll_records).await?;
+        }
     }
 
     /// Up to `max` records (at least one), waiting until some are available.
@@ -207,12 +222,18 @@ impl Consumer {
                 }
                 return Ok(records);
             }
-            // Records the driver puts in the queue stay there if this call is
-            // cancelled, or are withdrawn by a revocation before we take them.
-            let (reply, rx) = oneshot::channel();
-            self.send(Command::Poll { max: fetch, reply })?;
-            rx.await.map_err(|_| ConsumeError::Closed)??;
+            self.fill(fetch).await?;
         }
+    }
+
+    /// Asks the driver to put up to `fetch` records in the (empty) ready queue, and
+    /// waits until there are some. Records the driver puts in the queue stay there
+    /// if this call is cancelled, or are withdrawn by a revocation before a poll
+    /// call takes them.
+    async fn fill(&self, fetch: usize) -> Result<(), ConsumeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Poll { max: fetch, reply })?;
+        rx.await.map_err(|_| ConsumeError::Closed)?
     }
 
     /// The application finished processing the record at `offset`: it may be
@@ -318,10 +339,15 @@ impl Consumer {
     /// Tells the driver the application polls, now and then: calls served from the
     /// ready queue do not reach it otherwise.
     fn notice_poll(&self) {
-        let now = tokio::time::Instant::now();
-        let mut noticed = lock(&self.poll_noticed);
-        if now.duration_since(*noticed) >= POLL_NOTICE_INTERVAL {
-            *noticed = now;
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let noticed = self.poll_noticed.load(Ordering::Relaxed);
+        let interval = POLL_NOTICE_INTERVAL.as_millis() as u64;
+        if now.saturating_sub(noticed) >= interval
+            && self
+                .poll_noticed
+                .compare_exchange(noticed, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             let _ = self.commands.send(Command::Polled);
         }
     }

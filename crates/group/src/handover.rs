@@ -131,6 +131,11 @@ impl Ready {
         queue.drain(..n).collect()
     }
 
+    /// Takes the record at the front, if any.
+    pub(crate) fn take_one(&self) -> Option<ConsumedRecord> {
+        self.lock().pop_front()
+    }
+
     /// Removes and returns the records of `partitions`, in queue order; the others
     /// keep their order.
     pub(crate) fn withdraw(&self, partitions: &[TopicPartition]) -> Vec<ConsumedRecord> {
@@ -294,5 +299,9 @@ mod tests {
         assert_eq!(ready.take(2).len(), 2);
         assert_eq!(ready.take(0).len(), 0);
         assert_eq!(ready.take(10)[0].offset, 2);
+        assert!(ready.take_one().is_none());
+        ready.extend((5..7).map(|o| record(0, o)).collect());
+        assert_eq!(ready.take_one().map(|r| r.offset), Some(5));
+        assert_eq!(ready.take(10).len(), 1);
     }
 }
