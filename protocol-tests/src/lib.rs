@@ -32,6 +32,27 @@ pub fn env(name: &str) -> String {
     }
 }
 
+/// Runs `kafka.sh ARGS…` (the harness named by `FLAME_KAFKA_HARNESS`, e.g.
+/// `kill-node 2`): its stdout, or a description of the failure with its stderr.
+pub fn harness(args: &[&str]) -> Result<String, String> {
+    let script = env("FLAME_KAFKA_HARNESS");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "kafka.sh {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// The single test broker's PLAINTEXT address.
 pub fn bootstrap() -> String {
     env("FLAME_KAFKA_BOOTSTRAP")

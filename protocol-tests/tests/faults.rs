@@ -42,7 +42,7 @@ use flame_kafka_producer::{Acks, ProduceError, Producer, ProducerConfig, Produce
 use flame_kafka_protocol_tests::admin::{
     committed_offsets, create_topic, fetch_from_leader, find_coordinator, AskError,
 };
-use flame_kafka_protocol_tests::{cluster_bootstrap, env, unique_name};
+use flame_kafka_protocol_tests::{cluster_bootstrap, harness, unique_name};
 use tokio::time::{sleep, timeout};
 
 // ------------------------------------------------------------------ bookkeeping
@@ -128,25 +128,6 @@ fn details() -> String {
 }
 
 // ------------------------------------------------------------------ the harness
-
-fn harness(args: &[&str]) -> Result<String, String> {
-    let script = env("FLAME_KAFKA_HARNESS");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "kafka.sh {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")

@@ -35,7 +35,6 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -48,7 +47,7 @@ use flame_kafka_codec::KafkaCode;
 use flame_kafka_group::{ConsumeError, Consumer, ConsumerConfig, FetchError, OffsetReset};
 use flame_kafka_producer::{Acks, Producer, ProducerConfig, ProducerRecord};
 use flame_kafka_protocol_tests::admin::{committed_offsets, find_coordinator};
-use flame_kafka_protocol_tests::{cluster_bootstrap, env, unique_name};
+use flame_kafka_protocol_tests::{cluster_bootstrap, harness, unique_name};
 use tokio::time::{sleep, timeout};
 
 /// Nodes this test killed and has not restarted yet.
@@ -71,25 +70,6 @@ fn log(message: impl AsRef<str>) {
         start_time().elapsed().as_secs_f64(),
         message.as_ref()
     );
-}
-
-fn harness(args: &[&str]) -> Result<String, String> {
-    let script = env("FLAME_KAFKA_HARNESS");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "kafka.sh {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
