@@ -348,21 +348,16 @@ impl Row {
                     baseline: None,
                 }
             }
-            Err(e) => Row {
-                workload: workload.into(),
-                client: client.name().into(),
-                msgs_per_sec: None,
-                mib_per_sec: None,
-                latency_ms: None,
-                cpu_per_million: None,
-                rss_mib: None,
-                note: format!("FAILED: {}", truncate(e, 140)),
-                baseline: None,
-            },
+            Err(e) => Self::without_figures(workload, client, format!("FAILED: {}", truncate(e, 140))),
         }
     }
 
     fn skipped(workload: &str, client: Client, why: &str) -> Row {
+        Self::without_figures(workload, client, format!("n/a: {why}"))
+    }
+
+    /// A row with only a note: a cell that failed or does not apply.
+    fn without_figures(workload: &str, client: Client, note: String) -> Row {
         Row {
             workload: workload.into(),
             client: client.name().into(),
@@ -371,7 +366,7 @@ impl Row {
             latency_ms: None,
             cpu_per_million: None,
             rss_mib: None,
-            note: format!("n/a: {why}"),
+            note,
             baseline: None,
         }
     }

@@ -9,6 +9,23 @@ fn identity() -> Identity {
     }
 }
 
+/// Fetch settings for building requests; `rack` is `client.rack`.
+fn fetch_settings(rack: Option<&str>) -> FetchSettings {
+    FetchSettings {
+        min_bytes: 1,
+        max_wait: std::time::Duration::from_millis(500),
+        max_bytes: 1 << 20,
+        partition_max_bytes: 1 << 20,
+        max_buffered_bytes: 1 << 20,
+        isolation: crate::Isolation::ReadCommitted,
+        offset_reset: crate::OffsetReset::Earliest,
+        check_crcs: true,
+        retry_backoff: std::time::Duration::from_millis(100),
+        rack: rack.map(Arc::from),
+        read_replica_ttl: std::time::Duration::from_secs(300),
+    }
+}
+
 /// Every request builds and encodes at every version this client speaks.
 #[test]
 fn requests_encode_at_every_client_version() {
@@ -23,19 +40,7 @@ fn requests_encode_at_every_client_version() {
             leader_epoch: 2,
         },
     )];
-    let settings = FetchSettings {
-        min_bytes: 1,
-        max_wait: std::time::Duration::from_millis(500),
-        max_bytes: 1 << 20,
-        partition_max_bytes: 1 << 20,
-        max_buffered_bytes: 1 << 20,
-        isolation: crate::Isolation::ReadCommitted,
-        offset_reset: crate::OffsetReset::Earliest,
-        check_crcs: true,
-        retry_backoff: std::time::Duration::from_millis(100),
-        rack: Some(Arc::from("r1")),
-        read_replica_ttl: std::time::Duration::from_secs(300),
-    };
+    let settings = fetch_settings(Some("r1"));
     let plan = vec![FetchPartitionPlan {
         tp: tp.clone(),
         offset: 0,
@@ -150,19 +155,7 @@ fn fetch_carries_last_fetched_epoch_and_reads_diverging_epoch() {
     use flame_kafka_codec::messages::fetch_response::{
         EpochEndOffset, FetchableTopicResponse, PartitionData,
     };
-    let settings = crate::fetch_types::FetchSettings {
-        min_bytes: 1,
-        max_wait: std::time::Duration::from_millis(500),
-        max_bytes: 1 << 20,
-        partition_max_bytes: 1 << 20,
-        max_buffered_bytes: 1 << 20,
-        isolation: crate::Isolation::ReadCommitted,
-        offset_reset: crate::OffsetReset::Earliest,
-        check_crcs: true,
-        retry_backoff: std::time::Duration::from_millis(100),
-        rack: None,
-        read_replica_ttl: std::time::Duration::from_secs(300),
-    };
+    let settings = fetch_settings(None);
     let plan = vec![FetchPartitionPlan {
         tp: TopicPartition::new("t", 0),
         offset: 15,
