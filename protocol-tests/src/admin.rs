@@ -36,9 +36,9 @@ pub async fn connect() -> Cluster {
 }
 
 /// Creates a fresh topic, named [`unique_name`]`(prefix)`, with `partitions`
-/// partitions and replication factor `replication`, and waits until every
-/// partition's leader serves it ([`wait_until_online`]); returns its name. Panics
-/// if the brokers refuse it or it does not come online in 30 s.
+/// partitions and replication factor `replication`; returns its name.
+/// [`Cluster::create_topics`] returns once every partition's leader serves it, so
+/// even an acks=0 write to the new topic lands. Panics if the brokers refuse it.
 pub async fn create_topic(
     cluster: &Cluster,
     prefix: &str,
@@ -50,30 +50,7 @@ pub async fn create_topic(
         .create_topics(&[(topic.as_str(), partitions, replication)])
         .await
         .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    wait_until_online(cluster, &topic, partitions).await;
     topic
-}
-
-/// Waits until the leader of each of `topic`'s `partitions` partitions answers a
-/// ListOffsets for it without an error. A new partition is in the metadata a
-/// moment before its leader has created its log; until then the leader refuses it
-/// with NOT_LEADER_OR_FOLLOWER, which an acks=0 write never hears of (it is simply
-/// dropped). Panics after 30 s.
-pub async fn wait_until_online(cluster: &Cluster, topic: &str, partitions: i32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    for partition in 0..partitions {
-        loop {
-            let Err(last) = latest_offset(cluster, topic, partition).await else {
-                break;
-            };
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{topic}[{partition}] not online after 30 s: {last}"
-            );
-            let _ = cluster.refresh_metadata().await;
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
 }
 
 /// The log end offset of a partition, asked of its leader with ListOffsets.

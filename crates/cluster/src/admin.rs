@@ -1,12 +1,15 @@
 //! A small admin helper on [`Cluster`]: creating and deleting topics (used by tests
 //! and tools; not a full admin client).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flame_kafka_codec::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use flame_kafka_codec::messages::delete_topics_request::DeleteTopicState;
+use flame_kafka_codec::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use flame_kafka_codec::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName,
+    ApiKey, BrokerId as WireBrokerId, CreateTopicsRequest, DeleteTopicsRequest,
+    ListOffsetsRequest, MetadataRequest, TopicName,
 };
 use flame_kafka_codec::protocol::StrBytes;
 use flame_kafka_codec::KafkaCode;
@@ -82,13 +85,16 @@ impl NewTopic {
 
 /// Attempts for an admin request that meets a retriable error.
 const ADMIN_ATTEMPTS: u32 = 3;
+/// The ListOffsets timestamp that asks for the log end offset.
+const LATEST_OFFSET: i64 = -1;
 /// Pause between checks that every broker sees a created or deleted topic.
 const PROPAGATION_POLL: Duration = Duration::from_millis(100);
 
 impl Cluster {
     /// Creates topics, each given as `(name, partitions, replication factor)`, and
     /// waits (up to `request.timeout.ms`) until every broker's metadata shows them
-    /// with a leader for every partition. A topic that already exists is not an
+    /// with a leader for every partition and each of those leaders serves its
+    /// partition. A topic that already exists is not an
     /// error. To set topic configs (`max.message.bytes`, `cleanup.policy`, ...), use
     /// [`Cluster::create_topics_with_configs`].
     ///
@@ -148,6 +154,7 @@ impl Cluster {
         let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
         self.await_propagation(&names, |m, t| m.topic(t).is_some_and(|t| t.is_ready()))
             .await;
+        self.await_leaders_serving(&names).await;
         Ok(())
     }
 
@@ -276,6 +283,78 @@ impl Cluster {
             }
             tokio::time::sleep(PROPAGATION_POLL).await;
         }
+    }
+
+    /// Asks each partition's leader for its log end offset (ListOffsets) until
+    /// every partition of `topics` answers without an error, or
+    /// `request.timeout.ms` passes (then gives up quietly, as
+    /// [`Cluster::await_propagation`] does).
+    ///
+    /// A new partition is in the metadata a moment before its leader has created
+    /// its log. Until then the leader refuses it with NOT_LEADER_OR_FOLLOWER, and
+    /// an acks=0 write, which has no answer to carry that error, is dropped
+    /// without a word. Once this returns, the topics take writes of every kind.
+    async fn await_leaders_serving(&self, topics: &[String]) {
+        let deadline = Instant::now() + self.config().request_timeout;
+        while !self.leaders_serving(topics).await {
+            if Instant::now() + PROPAGATION_POLL > deadline {
+                tracing::debug!(?topics, "new partitions not yet served by their leaders");
+                return;
+            }
+            tokio::time::sleep(PROPAGATION_POLL).await;
+        }
+    }
+
+    /// Whether every partition of `topics` has a leader (per a fresh metadata
+    /// answer) that answers a ListOffsets for it without an error.
+    async fn leaders_serving(&self, topics: &[String]) -> bool {
+        let Ok(broker) = self.any_broker().await else {
+            return false;
+        };
+        let Ok((response, _)) = self
+            .send_with(broker, Purpose::Metadata, |v| -> MetadataRequest {
+                metadata_request(topics, v, false)
+            })
+            .await
+        else {
+            return false;
+        };
+        let metadata = Metadata::from_response(&response);
+        let mut by_leader: BTreeMap<BrokerId, Vec<ListOffsetsTopic>> = BTreeMap::new();
+        for name in topics {
+            let Some(topic) = metadata.topic(name) else {
+                return false;
+            };
+            for partition in &topic.partitions {
+                let Some(leader) = partition.leader else {
+                    return false;
+                };
+                by_leader.entry(leader).or_default().push(
+                    ListOffsetsTopic::default()
+                        .with_name(topic_name(name))
+                        .with_partitions(vec![ListOffsetsPartition::default()
+                            .with_partition_index(partition.partition)
+                            .with_timestamp(LATEST_OFFSET)]),
+                );
+            }
+        }
+        for (leader, asked) in by_leader {
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(WireBrokerId(-1))
+                .with_topics(asked);
+            let Ok((response, _)) = self.send(leader, Purpose::Metadata, &request).await else {
+                return false;
+            };
+            if response
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.error_code != 0)
+            {
+                return false;
+            }
+        }
+        true
     }
 
     fn timeout_ms(&self) -> i32 {
