@@ -8,8 +8,8 @@ use flame_kafka_codec::messages::create_topics_request::{CreatableTopic, Creatab
 use flame_kafka_codec::messages::delete_topics_request::DeleteTopicState;
 use flame_kafka_codec::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use flame_kafka_codec::messages::{
-    ApiKey, BrokerId as WireBrokerId, CreateTopicsRequest, DeleteTopicsRequest,
-    ListOffsetsRequest, MetadataRequest, TopicName,
+    ApiKey, BrokerId as WireBrokerId, CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest,
+    MetadataRequest, TopicName,
 };
 use flame_kafka_codec::protocol::StrBytes;
 use flame_kafka_codec::KafkaCode;

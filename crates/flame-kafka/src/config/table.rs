@@ -500,7 +500,10 @@ pub const PROPERTIES: &[Property] = &[
         ]),
         Some("largest"),
         Consumer,
-        "Where to start without a committed offset, or when it is out of range.",
+        "Where to start without a committed offset, or when it is out of range. When an \
+         unclean leader election has cut the log below the position (KIP-320), the position \
+         moves back to where the logs diverge whatever this says, except with `error`: then \
+         the partition stops with a log-truncation error.",
     ),
     p(
         "fetch.min.bytes",
