@@ -567,7 +567,9 @@ impl Task {
             if handles_gone && self.in_flight.is_empty() && self.write_buf.is_empty() {
                 return DisconnectReason::Closed.into();
             }
-            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+            if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4
+                && !partial_frame_fits(&self.read_buf)
+            {
                 self.read_buf.reserve(READ_CHUNK);
             }
             let writing = !self.write_buf.is_empty();
@@ -770,6 +772,21 @@ impl Task {
             }
         }
     }
+}
+
+/// Whether `buf` starts with a frame that is not yet whole but whose remaining
+/// bytes fit in its spare capacity (the frame decoder reserved them). Reserving
+/// more headroom then would grow (and copy) the buffer holding an almost complete,
+/// possibly megabytes long, response just to read its last bytes.
+fn partial_frame_fits(buf: &BytesMut) -> bool {
+    let Some(prefix) = buf.first_chunk::<4>() else {
+        return false;
+    };
+    let Ok(len) = usize::try_from(i32::from_be_bytes(*prefix)) else {
+        return false;
+    };
+    let end = len.saturating_add(4);
+    end > buf.len() && end <= buf.capacity()
 }
 
 /// Sleeps until `at`; never wakes for `None` (callers guard the branch).

@@ -12,6 +12,9 @@ use std::io::{Read, Write};
 
 use crate::CodecError;
 
+mod lz4;
+pub(crate) use lz4::{compress as lz4_compress, max_frame_len as lz4_max_frame_len};
+
 /// A record batch's compression codec (attribute bits 0–2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
@@ -98,17 +101,7 @@ impl Compression {
                 encoder.finish().map_err(fail)?;
             }
             Compression::Snappy => snappy_xerial_compress(input, out)?,
-            Compression::Lz4 => {
-                let info = lz4_flex::frame::FrameInfo::new()
-                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                    .block_mode(lz4_flex::frame::BlockMode::Independent);
-                let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-                encoder.write_all(input).map_err(fail)?;
-                encoder.finish().map_err(|e| CodecError::Compress {
-                    codec: "lz4",
-                    reason: e.to_string(),
-                })?;
-            }
+            Compression::Lz4 => lz4::compress(input, out)?,
             Compression::Zstd => zstd_compress(input, level, out)?,
         }
         Ok(())

@@ -7,6 +7,8 @@
 //! ends decoding quietly. Legacy message sets (magic 0/1) are refused with
 //! [`CodecError::UnsupportedMagic`].
 
+use std::cell::RefCell;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{CodecError, Compression};
@@ -182,48 +184,96 @@ pub fn encode_batch(
         .map(|r| r.timestamp)
         .max()
         .unwrap_or(base_timestamp);
-    let mut body = Vec::with_capacity(records.iter().map(record_size_hint).sum());
-    for (delta, record) in records.iter().enumerate() {
-        write_record(
-            &mut body,
-            record,
-            delta as i32,
-            record.timestamp - base_timestamp,
-        );
-    }
-    let body = if compression == Compression::None {
-        body
-    } else {
-        let mut packed = Vec::with_capacity(body.len() / 2 + 64);
-        compression.compress(&body, level, &mut packed)?;
-        packed
+    let record_count = i32::try_from(records.len()).map_err(|_| too_big.clone())?;
+    let size_hint: usize = records.iter().map(record_size_hint).sum();
+    // The header goes in front once the body's length is known; the body is written
+    // (or compressed) straight after it.
+    let start = out.len();
+    let body_at = start + BATCH_HEADER_LEN;
+    let written = match compression {
+        Compression::None => {
+            out.reserve(BATCH_HEADER_LEN + size_hint);
+            out.put_bytes(0, BATCH_HEADER_LEN);
+            write_records(out, records, base_timestamp);
+            Ok(())
+        }
+        _ => with_scratch(|body| {
+            body.reserve(size_hint);
+            write_records(body, records, base_timestamp);
+            if compression == Compression::Lz4 {
+                // Compressed straight into `out`.
+                out.reserve(BATCH_HEADER_LEN + crate::compression::lz4_max_frame_len(body.len()));
+                out.put_bytes(0, BATCH_HEADER_LEN);
+                crate::compression::lz4_compress(body, out)
+            } else {
+                let mut packed = Vec::with_capacity(body.len() / 2 + 64);
+                compression.compress(body, level, &mut packed)?;
+                out.reserve(BATCH_HEADER_LEN + packed.len());
+                out.put_bytes(0, BATCH_HEADER_LEN);
+                out.put_slice(&packed);
+                Ok(())
+            }
+        }),
     };
-    let batch_len =
-        i32::try_from(BATCH_HEADER_LEN - LOG_OVERHEAD + body.len()).map_err(|_| too_big.clone())?;
-    let record_count = i32::try_from(records.len()).map_err(|_| too_big)?;
+    if let Err(e) = written {
+        out.truncate(start);
+        return Err(e);
+    }
+    let body_len = out.len() - body_at;
+    let batch_len = match i32::try_from(BATCH_HEADER_LEN - LOG_OVERHEAD + body_len) {
+        Ok(len) => len,
+        Err(_) => {
+            out.truncate(start);
+            return Err(too_big);
+        }
+    };
     let mut attributes = compression.id();
     if stamp.transactional {
         attributes |= TRANSACTIONAL_BIT;
     }
-    let start = out.len();
-    out.reserve(BATCH_HEADER_LEN + body.len());
-    out.put_i64(0);
-    out.put_i32(batch_len);
-    out.put_i32(-1); // partition leader epoch: set by the broker
-    out.put_i8(2);
-    out.put_u32(0); // CRC, filled in below
-    out.put_i16(attributes);
-    out.put_i32(record_count - 1);
-    out.put_i64(base_timestamp);
-    out.put_i64(max_timestamp);
-    out.put_i64(stamp.producer_id);
-    out.put_i16(stamp.producer_epoch);
-    out.put_i32(stamp.base_sequence);
-    out.put_i32(record_count);
-    out.put_slice(&body);
+    let mut header = &mut out[start..body_at];
+    header.put_i64(0);
+    header.put_i32(batch_len);
+    header.put_i32(-1); // partition leader epoch: set by the broker
+    header.put_i8(2);
+    header.put_u32(0); // CRC, filled in below
+    header.put_i16(attributes);
+    header.put_i32(record_count - 1);
+    header.put_i64(base_timestamp);
+    header.put_i64(max_timestamp);
+    header.put_i64(stamp.producer_id);
+    header.put_i16(stamp.producer_epoch);
+    header.put_i32(stamp.base_sequence);
+    header.put_i32(record_count);
     let crc = crc32c::crc32c(&out[start + CRC_START..]);
     out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
     Ok(())
+}
+
+/// Largest scratch buffer a thread keeps between batches.
+const SCRATCH_KEEP: usize = 2 << 20;
+
+thread_local! {
+    /// The uncompressed body of the batch being compressed, reused so that each
+    /// batch does not allocate (and fault in) a fresh buffer of its size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's empty scratch buffer.
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut body) => {
+            body.clear();
+            let result = f(&mut body);
+            body.clear();
+            if body.capacity() > SCRATCH_KEEP {
+                body.shrink_to(SCRATCH_KEEP);
+            }
+            result
+        }
+        // Not reached (encoding does not re-enter), but a fresh buffer is correct.
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// An upper bound on the encoded size of `record` inside a batch (before compression).
@@ -238,40 +288,72 @@ pub fn record_size_hint(record: &Record) -> usize {
     5 + 1 + 10 + 5 + 5 + 5 + 5 + len(&record.key) + len(&record.value) + headers
 }
 
-fn write_record(out: &mut Vec<u8>, record: &Record, offset_delta: i32, timestamp_delta: i64) {
-    let mut inner = Vec::with_capacity(record_size_hint(record));
-    inner.push(0); // record attributes: unused
-    put_varlong(&mut inner, timestamp_delta);
-    put_varlong(&mut inner, i64::from(offset_delta));
-    put_nullable(&mut inner, record.key.as_deref());
-    put_nullable(&mut inner, record.value.as_deref());
-    put_varlong(&mut inner, record.headers.len() as i64);
-    for header in &record.headers {
-        put_nullable(&mut inner, Some(&header.key));
-        put_nullable(&mut inner, header.value.as_deref());
+fn write_records(out: &mut impl BufMut, records: &[Record], base_timestamp: i64) {
+    for (delta, record) in records.iter().enumerate() {
+        write_record(out, record, delta as i32, record.timestamp - base_timestamp);
     }
-    put_varlong(out, inner.len() as i64);
-    out.extend_from_slice(&inner);
 }
 
-fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+fn write_record(out: &mut impl BufMut, record: &Record, offset_delta: i32, timestamp_delta: i64) {
+    let key = record.key.as_deref();
+    let value = record.value.as_deref();
+    let header_count = record.headers.len() as i64;
+    // The record's length comes first: sum the fields' sizes, then write them.
+    let mut len = 1 // record attributes
+        + varlong_len(timestamp_delta)
+        + varlong_len(i64::from(offset_delta))
+        + nullable_len(key)
+        + nullable_len(value)
+        + varlong_len(header_count);
+    for header in &record.headers {
+        len += nullable_len(Some(&header.key)) + nullable_len(header.value.as_deref());
+    }
+    put_varlong(out, len as i64);
+    out.put_u8(0); // record attributes: unused
+    put_varlong(out, timestamp_delta);
+    put_varlong(out, i64::from(offset_delta));
+    put_nullable(out, key);
+    put_nullable(out, value);
+    put_varlong(out, header_count);
+    for header in &record.headers {
+        put_nullable(out, Some(&header.key));
+        put_nullable(out, header.value.as_deref());
+    }
+}
+
+fn put_nullable(out: &mut impl BufMut, bytes: Option<&[u8]>) {
     match bytes {
         None => put_varlong(out, -1),
         Some(b) => {
             put_varlong(out, b.len() as i64);
-            out.extend_from_slice(b);
+            out.put_slice(b);
         }
     }
 }
 
+/// Bytes [`put_nullable`] writes.
+fn nullable_len(bytes: Option<&[u8]>) -> usize {
+    bytes.map_or(1, |b| varlong_len(b.len() as i64) + b.len())
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
 /// Zigzag varint, as Kafka writes record fields.
-fn put_varlong(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
+fn put_varlong(out: &mut impl BufMut, value: i64) {
+    let mut v = zigzag(value);
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        out.put_u8((v as u8) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.put_u8(v as u8);
+}
+
+/// Bytes [`put_varlong`] writes.
+fn varlong_len(value: i64) -> usize {
+    let bits = 64 - (zigzag(value) | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
 }
 
 /// Decodes every whole batch in `data` (a Fetch response's `records` field).

@@ -861,3 +861,25 @@ mod reauth {
         );
     }
 }
+
+#[test]
+fn headroom_is_not_reserved_while_a_partial_frame_fits_its_buffer() {
+    // A 100-byte frame, 10 bytes of it read, its end within capacity.
+    let mut buf = BytesMut::with_capacity(104);
+    buf.put_i32(100);
+    buf.put_slice(&[0; 6]);
+    assert!(partial_frame_fits(&buf));
+    // Its end beyond capacity: headroom is needed.
+    let mut small = BytesMut::with_capacity(50);
+    small.put_i32(100);
+    assert!(!partial_frame_fits(&small));
+    // Whole frame, no prefix yet, or a negative length: not a partial frame.
+    let mut whole = BytesMut::with_capacity(8);
+    whole.put_i32(4);
+    whole.put_i32(7);
+    assert!(!partial_frame_fits(&whole));
+    assert!(!partial_frame_fits(&BytesMut::from(&[0u8, 0][..])));
+    let mut negative = BytesMut::with_capacity(64);
+    negative.put_i32(-1);
+    assert!(!partial_frame_fits(&negative));
+}

@@ -222,3 +222,37 @@ fn control_records_are_recognised() {
     let batch = &decode_batches(Bytes::from(bytes), &DecodeLimits::default()).unwrap()[0];
     assert_eq!(batch.control_type(), Some(ControlType::Commit));
 }
+
+#[test]
+fn batches_of_every_codec_append_after_what_the_buffer_holds() {
+    // Large enough for several lz4 blocks; appended one after another.
+    let records: Vec<Record> = (0..300)
+        .map(|i| Record {
+            offset: 0,
+            timestamp: 1_700_000_000_000 + i,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![(i % 7) as u8; 700 + i as usize])),
+            headers: vec![Header {
+                key: Bytes::from_static(b"h"),
+                value: None,
+            }],
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    for codec in CODECS {
+        encode_batch(&mut out, &records, ProducerStamp::default(), codec, None).unwrap();
+    }
+    let batches = decode_batches(out.freeze(), &DecodeLimits::default()).unwrap();
+    assert_eq!(batches.len(), CODECS.len());
+    for (batch, codec) in batches.iter().zip(CODECS) {
+        assert_eq!(batch.compression, codec);
+        assert_eq!(batch.records.len(), records.len());
+        for (got, want) in batch.records.iter().zip(&records) {
+            assert_eq!(
+                (&got.key, &got.value, got.timestamp),
+                (&want.key, &want.value, want.timestamp)
+            );
+            assert_eq!(got.headers, want.headers);
+        }
+    }
+}
