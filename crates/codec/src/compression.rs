@@ -284,7 +284,8 @@ fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
 /// Zstandard through rusty_zstd: one or more frames back to back (skippable frames
 /// skipped), at most `limit` bytes in all. A frame whose declared content size is
 /// over what is left of `limit` is refused before anything is decoded; one that
-/// declares none stops at the first block past it.
+/// declares none stops at the first block past it (rusty_zstd may reserve, not
+/// fill, up to 64 MiB of address space for such a frame from its first block).
 #[cfg(not(feature = "zstd-c"))]
 fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     if input.is_empty() {
