@@ -1,8 +1,8 @@
 //! Record-batch compression, all pure Rust: gzip (flate2 on zlib-rs), snappy (the
 //! xerial framing the Java client writes, and raw blocks as some clients write),
 //! lz4 (the frame format with independent 64 KiB blocks, as Java and librdkafka
-//! write) and zstd (ruzstd, which encodes at its fastest level only; with the opt-in
-//! `zstd-c` feature, libzstd at any level).
+//! write) and zstd (rusty_zstd, with libzstd's levels 1–22, default 3; with the
+//! opt-in `zstd-c` feature, libzstd itself).
 //!
 //! Decompression is always bounded: output larger than the caller's limit is an
 //! error ([`CodecError::DecompressedTooLarge`]), so a small batch cannot expand
@@ -77,8 +77,8 @@ impl Compression {
     }
 
     /// Compresses `input`, appending to `out`. `level` applies to gzip (0–9, default
-    /// 6) and, with the `zstd-c` feature, to zstd (1–22; 0 or none: 3); the other
-    /// codecs have one level here (zstd without `zstd-c`: ruzstd's fastest, ~level 1).
+    /// 6) and zstd (1–22, above: 22; 0 or none: 3, as Kafka and libzstd default);
+    /// snappy and lz4 have one level here.
     ///
     /// # Errors
     /// [`CodecError::Compress`] if the encoder fails (it does not on in-memory data).
@@ -239,13 +239,26 @@ fn zstd_compress(input: &[u8], level: Option<u32>, out: &mut Vec<u8>) -> Result<
     Ok(())
 }
 
-/// zstd through ruzstd, which implements only its fastest level (~zstd level 1):
-/// `level` is ignored.
+/// zstd through rusty_zstd (pure Rust, libzstd's level table and strategies) at
+/// `level`: 1–22 as libzstd reads them, 0 or none: 3 (Kafka's and libzstd's
+/// default), above 22: 22. The frame has its content size and no checksum, as
+/// libzstd writes by default (the batch has its own CRC).
 #[cfg(not(feature = "zstd-c"))]
-#[allow(clippy::unnecessary_wraps)] // the same signature as the `zstd-c` one
-fn zstd_compress(input: &[u8], _level: Option<u32>, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    // Other levels are not implemented by ruzstd (they panic).
-    ruzstd::encoding::compress(input, out, ruzstd::encoding::CompressionLevel::Fastest);
+fn zstd_compress(input: &[u8], level: Option<u32>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let level = match level {
+        None | Some(0) => rusty_zstd::DEFAULT_CLEVEL,
+        Some(l) => i32::try_from(l.min(22)).unwrap_or(rusty_zstd::DEFAULT_CLEVEL),
+    };
+    let options = rusty_zstd::CompressOptions {
+        level,
+        checksum: false,
+    };
+    let compressed =
+        rusty_zstd::compress_with(input, options).map_err(|e| CodecError::Compress {
+            codec: "zstd",
+            reason: e.to_string(),
+        })?;
+    out.extend_from_slice(&compressed);
     Ok(())
 }
 
@@ -261,22 +274,28 @@ fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
     read_bounded("zstd", decoder, limit)
 }
 
-/// Zstandard: one or more frames back to back, each decoded with a bounded read.
+/// Zstandard through rusty_zstd: one or more frames back to back (skippable frames
+/// skipped), at most `limit` bytes in all. A frame whose declared content size is
+/// over what is left of `limit` is refused before anything is decoded; one that
+/// declares none stops at the first block past it (rusty_zstd may reserve, not
+/// fill, up to 64 MiB of address space for such a frame from its first block).
 #[cfg(not(feature = "zstd-c"))]
 fn zstd_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
-    let mut source = input;
-    let mut out = Vec::new();
-    while !source.is_empty() {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(&mut source).map_err(|e| {
-            CodecError::Decompress {
-                codec: "zstd",
-                reason: e.to_string(),
-            }
-        })?;
-        let frame = read_bounded("zstd", decoder, limit - out.len())?;
-        out.extend_from_slice(&frame);
+    if input.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let options = rusty_zstd::DecompressOptions::default();
+    rusty_zstd::decompress_with_limit(input, options, limit).map_err(|e| match e {
+        // Also what it says when it cannot reserve a declared content size.
+        rusty_zstd::Error::ContentSizeTooLarge => CodecError::DecompressedTooLarge {
+            codec: "zstd",
+            limit,
+        },
+        other => CodecError::Decompress {
+            codec: "zstd",
+            reason: other.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -358,13 +377,11 @@ mod tests {
         assert_eq!(out, [a, b].concat());
     }
 
-    /// With libzstd, levels apply, and each implementation reads the other's frames.
+    /// With libzstd, levels apply, and libzstd and rusty_zstd read each other's frames.
     #[cfg(feature = "zstd-c")]
     #[test]
-    fn zstd_c_levels_apply_and_frames_interoperate_with_ruzstd() {
-        let text: Vec<u8> = (0..200_000u32)
-            .flat_map(|i| format!("record {} of a batch; ", i % 977).into_bytes())
-            .collect();
+    fn zstd_c_levels_apply_and_frames_interoperate_with_rusty_zstd() {
+        let text = batch_like_text();
         let mut fast = Vec::new();
         let mut strong = Vec::new();
         Compression::Zstd
@@ -379,28 +396,132 @@ mod tests {
             strong.len(),
             fast.len()
         );
-        // libzstd's frame, read by ruzstd.
-        let mut source = strong.as_slice();
-        let mut decoder = ruzstd::decoding::StreamingDecoder::new(&mut source).unwrap();
-        let mut out = Vec::new();
-        decoder.read_to_end(&mut out).unwrap();
-        assert_eq!(out, text);
-        // ruzstd's frame, read by libzstd.
-        let mut by_ruzstd = Vec::new();
-        ruzstd::encoding::compress(
-            text.as_slice(),
-            &mut by_ruzstd,
-            ruzstd::encoding::CompressionLevel::Fastest,
+        // libzstd's frames, read by rusty_zstd.
+        for frame in [&fast, &strong] {
+            let opts = rusty_zstd::DecompressOptions::default();
+            let out = rusty_zstd::decompress_with_limit(frame, opts, text.len()).unwrap();
+            assert_eq!(out, text);
+        }
+        // rusty_zstd's frames, at each level, read by libzstd.
+        for level in [-1, 1, 3, 9, 19] {
+            let options = rusty_zstd::CompressOptions {
+                level,
+                checksum: level == 9,
+            };
+            let by_rusty = rusty_zstd::compress_with(&text, options).unwrap();
+            let limit = text.len();
+            assert_eq!(
+                Compression::Zstd.decompress(&by_rusty, limit).unwrap(),
+                text,
+                "level {level}"
+            );
+            assert!(matches!(
+                Compression::Zstd.decompress(&by_rusty, limit - 1),
+                Err(CodecError::DecompressedTooLarge { .. })
+            ));
+        }
+    }
+
+    /// Text that compresses as a record batch does: repeats at many distances.
+    fn batch_like_text() -> Vec<u8> {
+        (0..200_000u32)
+            .flat_map(|i| format!("record {} of a batch; ", i % 977).into_bytes())
+            .collect()
+    }
+
+    /// Without `zstd-c`, `level` applies too: a higher level writes a smaller frame,
+    /// 0 and none are level 3, and levels past 22 are 22.
+    #[cfg(not(feature = "zstd-c"))]
+    #[test]
+    fn zstd_levels_apply() {
+        let text = batch_like_text();
+        let packed = |level: Option<u32>| {
+            let mut out = Vec::new();
+            Compression::Zstd.compress(&text, level, &mut out).unwrap();
+            assert_eq!(
+                Compression::Zstd.decompress(&out, text.len()).unwrap(),
+                text
+            );
+            out
+        };
+        let (one, three, nineteen) = (packed(Some(1)), packed(Some(3)), packed(Some(19)));
+        assert!(
+            nineteen.len() < one.len(),
+            "{} !< {}",
+            nineteen.len(),
+            one.len()
         );
-        let limit = text.len();
-        assert_eq!(
-            Compression::Zstd.decompress(&by_ruzstd, limit).unwrap(),
-            text
-        );
-        assert!(matches!(
-            Compression::Zstd.decompress(&by_ruzstd, limit - 1),
-            Err(CodecError::DecompressedTooLarge { .. })
-        ));
+        assert_eq!(packed(None), three);
+        assert_eq!(packed(Some(0)), three);
+        assert_eq!(packed(Some(1000)), packed(Some(22)));
+    }
+
+    /// Mutated, truncated, spliced and random zstd input, decoded under a limit:
+    /// an error or bounded output, never a panic (a fixed-seed fuzz pass).
+    #[test]
+    fn zstd_survives_mutated_frames() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let text = batch_like_text();
+        let mut seeds = Vec::new();
+        for (input, level) in [
+            (&text[..20_000], Some(1)),
+            (&text[..150_000], None),
+            (&text[..3000], Some(19)),
+            (&sample(70_000)[..], Some(3)),
+            (&[7u8; 200_000][..], None),
+            (&b"x"[..], None),
+        ] {
+            let mut frame = Vec::new();
+            Compression::Zstd
+                .compress(input, level, &mut frame)
+                .unwrap();
+            seeds.push(frame);
+        }
+        // Two frames back to back, and a skippable frame before one.
+        seeds.push([seeds[0].clone(), seeds[3].clone()].concat());
+        seeds.push([&[0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9][..], &seeds[2]].concat());
+        let iterations = if cfg!(debug_assertions) {
+            3_000
+        } else {
+            30_000
+        };
+        for _ in 0..iterations {
+            let pick = |n: u64, len: usize| (n % (len.max(1) as u64)) as usize;
+            let mut input = seeds[pick(next(), seeds.len())].clone();
+            for _ in 0..1 + next() % 4 {
+                let at = pick(next(), input.len());
+                match next() % 6 {
+                    0 if !input.is_empty() => input[at] ^= 1 << (next() % 8),
+                    1 if !input.is_empty() => input[at] = next() as u8,
+                    2 => input.truncate(at),
+                    3 => input.insert(at, next() as u8),
+                    4 if input.len() > at + 8 => {
+                        input.drain(at..at + 1 + pick(next(), 8));
+                    }
+                    _ => {
+                        let len = pick(next(), 300);
+                        input = (0..len).map(|_| next() as u8).collect();
+                        if len >= 4 && next() % 2 == 0 {
+                            input[..4].copy_from_slice(&[0x28, 0xb5, 0x2f, 0xfd]);
+                        }
+                    }
+                }
+            }
+            let limit = if next() % 3 == 0 {
+                pick(next(), 200_000)
+            } else {
+                1 << 20
+            };
+            if let Ok(out) = Compression::Zstd.decompress(&input, limit) {
+                assert!(out.len() <= limit, "{} > {limit}", out.len());
+            }
+        }
     }
 
     #[test]

@@ -346,7 +346,7 @@ pub const PROPERTIES: &[Property] = &[
         int(-1, 12),
         Some("-1"),
         Producer,
-        "Codec level (-1: codec default); gzip uses 0-9, zstd 1-12 with the zstd-c feature (else its fastest level only); lz4 and snappy have one level here.",
+        "Codec level (-1: codec default); gzip uses 0-9 (default 6), zstd 1-12 (0 or -1: 3, as Kafka and libzstd); lz4 and snappy have one level here.",
     ),
     p(
         "message.timeout.ms",
