@@ -62,8 +62,14 @@ pub fn run(budget: Duration) -> Vec<CodecRow> {
         })
         .collect();
     let mut plain = BytesMut::new();
-    encode_batch(&mut plain, &records, ProducerStamp::default(), Compression::None, None)
-        .expect("encode");
+    encode_batch(
+        &mut plain,
+        &records,
+        ProducerStamp::default(),
+        Compression::None,
+        None,
+    )
+    .expect("encode");
     let plain_len = plain.len();
     let n = RECORDS_PER_BATCH as f64;
     let mut rows = Vec::new();
@@ -73,8 +79,14 @@ pub fn run(budget: Duration) -> Vec<CodecRow> {
         let mut out = BytesMut::with_capacity(plain_len * 2);
         let enc = rate(budget, || {
             out.clear();
-            encode_batch(&mut out, black_box(&records), ProducerStamp::default(), comp, None)
-                .expect("encode");
+            encode_batch(
+                &mut out,
+                black_box(&records),
+                ProducerStamp::default(),
+                comp,
+                None,
+            )
+            .expect("encode");
             black_box(&out);
         });
         let encoded: Bytes = {

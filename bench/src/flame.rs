@@ -94,7 +94,11 @@ pub async fn produce(spec: &Spec) -> Res<Measured> {
         }
     }
     if failed > 0 {
-        return Err(format!("{failed} records failed, first: {}", first_error.unwrap_or_default()).into());
+        return Err(format!(
+            "{failed} records failed, first: {}",
+            first_error.unwrap_or_default()
+        )
+        .into());
     }
     Ok(Measured {
         msgs: ok,
@@ -108,7 +112,11 @@ pub async fn produce(spec: &Spec) -> Res<Measured> {
 /// the first record to the last.
 pub async fn consume(spec: &Spec) -> Res<Measured> {
     let created = Instant::now();
-    let consumer = Consumer::new(consumer_config(spec), cluster(spec).await?, vec![spec.topic.clone()])?;
+    let consumer = Consumer::new(
+        consumer_config(spec),
+        cluster(spec).await?,
+        vec![spec.topic.clone()],
+    )?;
     let (mut msgs, mut bytes) = (0u64, 0u64);
     let mut first = None;
     while msgs < spec.count {
@@ -134,7 +142,11 @@ pub async fn consume(spec: &Spec) -> Res<Measured> {
 /// Produces at `spec.rate` records/s and consumes them in the same process.
 pub async fn latency(spec: &Spec) -> Res<Measured> {
     let probe = Arc::new(Probe::new(spec));
-    let consumer = Consumer::new(consumer_config(spec), cluster(spec).await?, vec![spec.topic.clone()])?;
+    let consumer = Consumer::new(
+        consumer_config(spec),
+        cluster(spec).await?,
+        vec![spec.topic.clone()],
+    )?;
     let producer = Producer::new(producer_config(spec), cluster(spec).await?)?;
     let warm = Arc::new(AtomicBool::new(false));
 
@@ -144,7 +156,12 @@ pub async fn latency(spec: &Spec) -> Res<Measured> {
         tokio::spawn(async move {
             let deadline = probe.deadline();
             while !probe.complete() && Instant::now() < deadline {
-                let batch = match tokio::time::timeout(Duration::from_millis(200), consumer.poll_batch(500)).await {
+                let batch = match tokio::time::timeout(
+                    Duration::from_millis(200),
+                    consumer.poll_batch(500),
+                )
+                .await
+                {
                     Ok(batch) => batch?,
                     Err(_) => continue,
                 };
@@ -166,7 +183,9 @@ pub async fn latency(spec: &Spec) -> Res<Measured> {
         let producer = producer.clone();
         let topic = topic.clone();
         async move {
-            let delivery = producer.send(ProducerRecord::new(topic).value(Bytes::from(payload))).await?;
+            let delivery = producer
+                .send(ProducerRecord::new(topic).value(Bytes::from(payload)))
+                .await?;
             // Outcomes are not awaited here: the consumer sees what arrived.
             drop(delivery);
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())

@@ -23,8 +23,14 @@ fn producer_config(spec: &Spec) -> Vec<(&'static str, String)> {
         ("linger.ms", spec::LINGER_MS.to_string()),
         ("batch.size", spec::BATCH_BYTES.to_string()),
         ("batch.num.messages", spec::BATCH_MESSAGES.to_string()),
-        ("queue.buffering.max.messages", spec::QUEUE_MESSAGES.to_string()),
-        ("max.in.flight.requests.per.connection", spec::MAX_IN_FLIGHT.to_string()),
+        (
+            "queue.buffering.max.messages",
+            spec::QUEUE_MESSAGES.to_string(),
+        ),
+        (
+            "max.in.flight.requests.per.connection",
+            spec::MAX_IN_FLIGHT.to_string(),
+        ),
         ("compression.type", spec.comp.name().into()),
     ]
 }
@@ -37,7 +43,10 @@ fn consumer_config(spec: &Spec) -> Vec<(&'static str, String)> {
         ("auto.offset.reset", "earliest".into()),
         ("enable.auto.commit", "true".into()),
         ("fetch.wait.max.ms", spec::FETCH_WAIT_MS.to_string()),
-        ("max.partition.fetch.bytes", spec::PARTITION_FETCH_BYTES.to_string()),
+        (
+            "max.partition.fetch.bytes",
+            spec::PARTITION_FETCH_BYTES.to_string(),
+        ),
         ("fetch.max.bytes", spec::FETCH_MAX_BYTES.to_string()),
         ("isolation.level", "read_committed".into()),
         ("check.crcs", "true".into()),
@@ -66,7 +75,12 @@ pub async fn produce(spec: &Spec) -> Res<Measured> {
     let start = Instant::now();
     for i in 0..spec.count as usize {
         let delivery = producer
-            .publish(&spec.topic, pool[i % pool.len()].clone(), None, Headers::new())
+            .publish(
+                &spec.topic,
+                pool[i % pool.len()].clone(),
+                None,
+                Headers::new(),
+            )
             .await?;
         let _ = tx.send(delivery);
     }
@@ -76,7 +90,11 @@ pub async fn produce(spec: &Spec) -> Res<Measured> {
     let secs = start.elapsed().as_secs_f64();
     drop(producer);
     if failed > 0 {
-        return Err(format!("{failed} messages failed, first: {}", first_error.unwrap_or_default()).into());
+        return Err(format!(
+            "{failed} messages failed, first: {}",
+            first_error.unwrap_or_default()
+        )
+        .into());
     }
     flushed?;
     Ok(Measured {
@@ -98,8 +116,13 @@ pub async fn consume(spec: &Spec) -> Res<Measured> {
     let last: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let done = Arc::new(Notify::new());
     let callback = {
-        let (msgs, bytes, first, last, done) =
-            (msgs.clone(), bytes.clone(), first.clone(), last.clone(), done.clone());
+        let (msgs, bytes, first, last, done) = (
+            msgs.clone(),
+            bytes.clone(),
+            first.clone(),
+            last.clone(),
+            done.clone(),
+        );
         let target = spec.count;
         move |message: Message| {
             first.get_or_init(Instant::now);
@@ -121,13 +144,18 @@ pub async fn consume(spec: &Spec) -> Res<Measured> {
     consumer.run(callback).await?;
     closer.await?;
     let first = *first.get().unwrap_or(&created);
-    let last = *last.get().ok_or("run returned before every message arrived")?;
+    let last = *last
+        .get()
+        .ok_or("run returned before every message arrived")?;
     let msgs = msgs.load(Ordering::Acquire);
     Ok(Measured {
         msgs: spec.count.min(msgs),
         bytes: bytes.load(Ordering::Acquire),
         secs: (last - first).as_secs_f64(),
-        note: format!("first message after {:.2}s", (first - created).as_secs_f64()),
+        note: format!(
+            "first message after {:.2}s",
+            (first - created).as_secs_f64()
+        ),
         ..Measured::default()
     })
 }
@@ -157,7 +185,9 @@ pub async fn latency(spec: &Spec) -> Res<Measured> {
         let producer = &producer;
         let topic = spec.topic.as_str();
         async move {
-            let delivery = producer.publish(topic, Bytes::from(payload), None, Headers::new()).await?;
+            let delivery = producer
+                .publish(topic, Bytes::from(payload), None, Headers::new())
+                .await?;
             drop(delivery);
             Ok(())
         }

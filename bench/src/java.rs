@@ -89,7 +89,10 @@ impl JavaEnv {
             ("enable.idempotence", "false".into()),
             ("linger.ms", spec::LINGER_MS.to_string()),
             ("batch.size", spec::BATCH_BYTES.to_string()),
-            ("max.in.flight.requests.per.connection", spec::MAX_IN_FLIGHT.to_string()),
+            (
+                "max.in.flight.requests.per.connection",
+                spec::MAX_IN_FLIGHT.to_string(),
+            ),
             ("compression.type", spec.comp.name().into()),
         ]
     }
@@ -99,7 +102,10 @@ impl JavaEnv {
             ("client.id", "bench-java".into()),
             ("enable.auto.commit", "true".into()),
             ("fetch.max.wait.ms", spec::FETCH_WAIT_MS.to_string()),
-            ("max.partition.fetch.bytes", spec::PARTITION_FETCH_BYTES.to_string()),
+            (
+                "max.partition.fetch.bytes",
+                spec::PARTITION_FETCH_BYTES.to_string(),
+            ),
             ("fetch.max.bytes", spec::FETCH_MAX_BYTES.to_string()),
             ("isolation.level", "read_committed".into()),
             ("check.crcs", "true".into()),
@@ -117,7 +123,11 @@ impl JavaEnv {
                     .arg("--payload-file")
                     .arg(self.payload_file(spec.size)?)
                     .arg("--producer-props")
-                    .args(Self::producer_props(spec).iter().map(|(k, v)| format!("{k}={v}")));
+                    .args(
+                        Self::producer_props(spec)
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}")),
+                    );
                 Ok(c)
             }
             Kind::Consume => {
@@ -165,7 +175,13 @@ pub fn parse(spec: &Spec, out: &str) -> Option<Measured> {
             let line = out.lines().rev().find(|l| l.contains("records sent,"))?;
             let mut words = line.split_whitespace();
             let sent: u64 = words.next()?.parse().ok()?;
-            let rate: f64 = line.split(", ").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            let rate: f64 = line
+                .split(", ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
             Some(Measured {
                 msgs: sent,
                 bytes: sent * spec.size as u64,
@@ -176,7 +192,10 @@ pub fn parse(spec: &Spec, out: &str) -> Option<Measured> {
         Kind::Consume => {
             // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg,
             // nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
-            let line = out.lines().rev().find(|l| l.split(',').count() == 10 && !l.contains("start.time"))?;
+            let line = out
+                .lines()
+                .rev()
+                .find(|l| l.split(',').count() == 10 && !l.contains("start.time"))?;
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
             let msgs: u64 = f[4].parse().ok()?;
             let rebalance_ms: f64 = f[6].parse().ok()?;

@@ -57,8 +57,14 @@ fn producer_config(spec: &Spec) -> ClientConfig {
         .set("linger.ms", spec::LINGER_MS.to_string())
         .set("batch.size", spec::BATCH_BYTES.to_string())
         .set("batch.num.messages", spec::BATCH_MESSAGES.to_string())
-        .set("queue.buffering.max.messages", spec::QUEUE_MESSAGES.to_string())
-        .set("max.in.flight.requests.per.connection", spec::MAX_IN_FLIGHT.to_string())
+        .set(
+            "queue.buffering.max.messages",
+            spec::QUEUE_MESSAGES.to_string(),
+        )
+        .set(
+            "max.in.flight.requests.per.connection",
+            spec::MAX_IN_FLIGHT.to_string(),
+        )
         .set("compression.type", spec.comp.name());
     c
 }
@@ -72,7 +78,10 @@ fn consumer_config(spec: &Spec) -> ClientConfig {
         .set("enable.auto.commit", "true")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", spec::FETCH_WAIT_MS.to_string())
-        .set("max.partition.fetch.bytes", spec::PARTITION_FETCH_BYTES.to_string())
+        .set(
+            "max.partition.fetch.bytes",
+            spec::PARTITION_FETCH_BYTES.to_string(),
+        )
         .set("fetch.max.bytes", spec::FETCH_MAX_BYTES.to_string())
         .set("isolation.level", "read_committed")
         .set("check.crcs", "true");
@@ -113,7 +122,11 @@ pub fn produce(spec: &Spec) -> Res<Measured> {
     let failed = ctx.0.failed.load(Ordering::Relaxed);
     if failed > 0 {
         let first = ctx.0.first_error.lock().ok().and_then(|f| f.clone());
-        return Err(format!("{failed} records failed, first: {}", first.unwrap_or_default()).into());
+        return Err(format!(
+            "{failed} records failed, first: {}",
+            first.unwrap_or_default()
+        )
+        .into());
     }
     Ok(Measured {
         msgs: ok,

@@ -130,7 +130,10 @@ pub async fn consume(spec: &Spec) -> Res<Measured> {
         msgs,
         bytes,
         secs: first.elapsed().as_secs_f64(),
-        note: format!("no group; first record after {:.2}s", (first - created).as_secs_f64()),
+        note: format!(
+            "no group; first record after {:.2}s",
+            (first - created).as_secs_f64()
+        ),
         ..Measured::default()
     })
 }
@@ -153,11 +156,12 @@ pub async fn latency(spec: &Spec) -> Res<Measured> {
         tokio::spawn(async move {
             let deadline = probe.deadline();
             while !probe.complete() && Instant::now() < deadline {
-                let item = match tokio::time::timeout(Duration::from_millis(200), streams.next()).await {
-                    Ok(Some(item)) => item,
-                    Ok(None) => return Err("stream ended".to_string()),
-                    Err(_) => continue,
-                };
+                let item =
+                    match tokio::time::timeout(Duration::from_millis(200), streams.next()).await {
+                        Ok(Some(item)) => item,
+                        Ok(None) => return Err("stream ended".to_string()),
+                        Err(_) => continue,
+                    };
                 let (record, _) = item.map_err(|e| e.to_string())?;
                 if probe.received(record.record.value.as_deref().unwrap_or_default()) {
                     warm.store(true, Ordering::Release);

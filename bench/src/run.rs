@@ -162,14 +162,24 @@ fn parse(args: &[String]) -> Res<Options> {
     let mut o = Options {
         mode: Mode::Default,
         clients: Vec::new(),
-        kinds: vec!["produce".into(), "consume".into(), "latency".into(), "codec".into()],
-        bootstrap: std::env::var("FLAME_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:19092".into()),
+        kinds: vec![
+            "produce".into(),
+            "consume".into(),
+            "latency".into(),
+            "codec".into(),
+        ],
+        bootstrap: std::env::var("FLAME_KAFKA_BOOTSTRAP")
+            .unwrap_or_else(|_| "127.0.0.1:19092".into()),
         out: None,
         timeout: Duration::from_secs(300),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--smoke" => o.mode = Mode::Smoke,
             "--quick" => o.mode = Mode::Quick,
@@ -258,7 +268,13 @@ fn run_measured(mut cmd: Command, timeout: Duration) -> Res<(bool, String, Strin
     if killed {
         stderr += &format!("\nkilled after {} s", timeout.as_secs());
     }
-    Ok((ok, out.join().unwrap_or_default(), stderr, cpu, usage.ru_maxrss as u64))
+    Ok((
+        ok,
+        out.join().unwrap_or_default(),
+        stderr,
+        cpu,
+        usage.ru_maxrss as u64,
+    ))
 }
 
 fn run_cell(spec: &Spec, java: &JavaEnv, timeout: Duration, log: &Path) -> Outcome {
@@ -291,7 +307,8 @@ fn run_cell(spec: &Spec, java: &JavaEnv, timeout: Duration, log: &Path) -> Outco
             .to_string();
         Err(last)
     } else if spec.client == Client::Java {
-        java::parse(spec, &stdout).ok_or_else(|| "could not parse the Java tool's output".to_string())
+        java::parse(spec, &stdout)
+            .ok_or_else(|| "could not parse the Java tool's output".to_string())
     } else {
         Measured::from_output(&stdout).ok_or_else(|| "no BENCH-RESULT line".to_string())
     };
@@ -312,8 +329,17 @@ fn failed(e: String) -> Outcome {
 
 fn append_log(log: &Path, spec: &Spec, stdout: &str, stderr: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    writeln!(f, "==== {} {} {}", spec.client, spec.kind.name(), spec.to_args().join(" "))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    writeln!(
+        f,
+        "==== {} {} {}",
+        spec.client,
+        spec.kind.name(),
+        spec.to_args().join(" ")
+    )?;
     writeln!(f, "---- stdout\n{stdout}\n---- stderr\n{stderr}")
 }
 
@@ -335,12 +361,20 @@ impl Row {
     fn from_outcome(workload: &str, client: Client, o: &Outcome) -> Row {
         match &o.measured {
             Ok(m) => {
-                let rate = if m.secs > 0.0 { m.msgs as f64 / m.secs } else { 0.0 };
+                let rate = if m.secs > 0.0 {
+                    m.msgs as f64 / m.secs
+                } else {
+                    0.0
+                };
                 Row {
                     workload: workload.into(),
                     client: client.name().into(),
                     msgs_per_sec: Some(rate),
-                    mib_per_sec: Some(if m.secs > 0.0 { m.bytes as f64 / m.secs / 1048576.0 } else { 0.0 }),
+                    mib_per_sec: Some(if m.secs > 0.0 {
+                        m.bytes as f64 / m.secs / 1048576.0
+                    } else {
+                        0.0
+                    }),
                     latency_ms: m.latency_us.map(|l| (l[0] / 1000.0, l[1] / 1000.0)),
                     cpu_per_million: (m.msgs > 0).then(|| o.cpu_secs / (m.msgs as f64 / 1e6)),
                     rss_mib: Some(o.max_rss_kib as f64 / 1024.0),
@@ -348,7 +382,9 @@ impl Row {
                     baseline: None,
                 }
             }
-            Err(e) => Self::without_figures(workload, client, format!("FAILED: {}", truncate(e, 140))),
+            Err(e) => {
+                Self::without_figures(workload, client, format!("FAILED: {}", truncate(e, 140)))
+            }
         }
     }
 
@@ -442,8 +478,16 @@ fn table(rows: &[Row]) -> String {
             opt(r.cpu_per_million, 2),
             opt(r.rss_mib, 0),
             if base.is_some() { speed } else { "–".into() },
-            if base.is_some() { ratio(r.cpu_per_million, base.and_then(|b| b.cpu_per_million)) } else { "–".into() },
-            if base.is_some() { ratio(r.rss_mib, base.and_then(|b| b.rss_mib)) } else { "–".into() },
+            if base.is_some() {
+                ratio(r.cpu_per_million, base.and_then(|b| b.cpu_per_million))
+            } else {
+                "–".into()
+            },
+            if base.is_some() {
+                ratio(r.rss_mib, base.and_then(|b| b.rss_mib))
+            } else {
+                "–".into()
+            },
             r.note
         );
     }
@@ -452,9 +496,9 @@ fn table(rows: &[Row]) -> String {
 
 fn set_baselines(rows: &mut [Row]) {
     for i in 0..rows.len() {
-        let base = rows
-            .iter()
-            .position(|b| b.workload == rows[i].workload && b.client == "rdkafka" && b.msgs_per_sec.is_some());
+        let base = rows.iter().position(|b| {
+            b.workload == rows[i].workload && b.client == "rdkafka" && b.msgs_per_sec.is_some()
+        });
         if base != Some(i) {
             rows[i].baseline = base;
         }
@@ -480,7 +524,9 @@ pub fn main(args: &[String]) -> Res<()> {
     let java = JavaEnv::locate(&repo_dir(), &scratch);
     let mut clients = opts.clients.clone();
     if clients.contains(&Client::Java) && !java.available() {
-        eprintln!("bench: java or the harness's kafka-tools jar is missing; skipping the Java client");
+        eprintln!(
+            "bench: java or the harness's kafka-tools jar is missing; skipping the Java client"
+        );
         clients.retain(|c| *c != Client::Java);
     }
     let want = |k: &str| opts.kinds.iter().any(|x| x == k);
@@ -490,7 +536,11 @@ pub fn main(args: &[String]) -> Res<()> {
         .collect();
 
     let mut rows: Vec<Row> = Vec::new();
-    let admin = if workloads.is_empty() { None } else { Some(Admin::new(&opts.bootstrap)?) };
+    let admin = if workloads.is_empty() {
+        None
+    } else {
+        Some(Admin::new(&opts.bootstrap)?)
+    };
     let mut n = 0usize;
     let topic = |n: &mut usize| {
         *n += 1;
@@ -507,7 +557,11 @@ pub fn main(args: &[String]) -> Res<()> {
             client: Client::Rdkafka,
             bootstrap: opts.bootstrap.clone(),
             topic: t.clone(),
-            count: if opts.mode == Mode::Smoke { 20_000 } else { 300_000 },
+            count: if opts.mode == Mode::Smoke {
+                20_000
+            } else {
+                300_000
+            },
             size: 100,
             acks: Acks::One,
             comp: Comp::None,
@@ -519,7 +573,11 @@ pub fn main(args: &[String]) -> Res<()> {
         let o = run_cell(&warm, &java, opts.timeout, &log);
         admin.delete(&[&t]);
         if let Err(e) = o.measured {
-            return Err(format!("warm-up produce failed (is a broker at {}?): {e}", opts.bootstrap).into());
+            return Err(format!(
+                "warm-up produce failed (is a broker at {}?): {e}",
+                opts.bootstrap
+            )
+            .into());
         }
     }
 
@@ -543,7 +601,11 @@ pub fn main(args: &[String]) -> Res<()> {
             Kind::Produce | Kind::Latency => {
                 for &client in &clients {
                     if client == Client::Rskafka && w.acks == Acks::One {
-                        rows.push(Row::skipped(&label, client, "rskafka always sends acks=all"));
+                        rows.push(Row::skipped(
+                            &label,
+                            client,
+                            "rskafka always sends acks=all",
+                        ));
                         continue;
                     }
                     let t = topic(&mut n);
@@ -611,7 +673,11 @@ pub fn main(args: &[String]) -> Res<()> {
                     r.what.clone(),
                 ),
                 what => (
-                    format!("ceiling: {what}, batches of {}×{} B", codec::RECORDS_PER_BATCH, codec::VALUE_SIZE),
+                    format!(
+                        "ceiling: {what}, batches of {}×{} B",
+                        codec::RECORDS_PER_BATCH,
+                        codec::VALUE_SIZE
+                    ),
                     "flame codec".to_string(),
                 ),
             };
@@ -641,10 +707,17 @@ pub fn main(args: &[String]) -> Res<()> {
         "bench {:?}: {} workloads, clients {}; broker {}; took {:.0} s; load average at end {}",
         opts.mode,
         workloads.len(),
-        clients.iter().map(|c| c.name()).collect::<Vec<_>>().join(","),
+        clients
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(","),
         opts.bootstrap,
         started.elapsed().as_secs_f64(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     report += "\n";
     report += &table(&rows);

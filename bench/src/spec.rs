@@ -75,7 +75,9 @@ impl FromStr for Client {
         Client::ALL
             .into_iter()
             .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown client `{s}` (flame, flame-api, rdkafka, rskafka, java)"))
+            .ok_or_else(|| {
+                format!("unknown client `{s}` (flame, flame-api, rdkafka, rskafka, java)")
+            })
     }
 }
 
