@@ -23,23 +23,24 @@ async fn cluster(spec: &Spec) -> Res<Cluster> {
 }
 
 fn producer_config(spec: &Spec) -> ProducerConfig {
-    let mut c = ProducerConfig::default();
-    c.acks = match spec.acks {
-        Acks::One => FlameAcks::Leader,
-        Acks::All => FlameAcks::All,
-    };
-    c.enable_idempotence = Some(false);
-    c.linger = Duration::from_millis(spec::LINGER_MS);
-    c.batch_size = spec::BATCH_BYTES;
-    c.batch_num_messages = spec::BATCH_MESSAGES;
-    c.queue_buffering_max_messages = spec::QUEUE_MESSAGES;
-    c.max_in_flight = spec::MAX_IN_FLIGHT;
-    c.compression = match spec.comp {
-        Comp::None => Compression::None,
-        Comp::Lz4 => Compression::Lz4,
-        Comp::Zstd => Compression::Zstd,
-    };
-    c
+    ProducerConfig {
+        acks: match spec.acks {
+            Acks::One => FlameAcks::Leader,
+            Acks::All => FlameAcks::All,
+        },
+        enable_idempotence: Some(false),
+        linger: Duration::from_millis(spec::LINGER_MS),
+        batch_size: spec::BATCH_BYTES,
+        batch_num_messages: spec::BATCH_MESSAGES,
+        queue_buffering_max_messages: spec::QUEUE_MESSAGES,
+        max_in_flight: spec::MAX_IN_FLIGHT,
+        compression: match spec.comp {
+            Comp::None => Compression::None,
+            Comp::Lz4 => Compression::Lz4,
+            Comp::Zstd => Compression::Zstd,
+        },
+        ..ProducerConfig::default()
+    }
 }
 
 fn consumer_config(spec: &Spec) -> ConsumerConfig {

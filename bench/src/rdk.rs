@@ -185,11 +185,10 @@ pub fn latency(spec: &Spec) -> Res<Measured> {
                 match consumer.poll(Duration::from_millis(100)) {
                     None => {}
                     Some(Err(e)) => return Err(e.to_string()),
-                    Some(Ok(m)) => {
-                        if probe.received(m.payload().unwrap_or_default()) {
-                            warm.store(true, Ordering::Release);
-                        }
+                    Some(Ok(m)) if probe.received(m.payload().unwrap_or_default()) => {
+                        warm.store(true, Ordering::Release);
                     }
+                    Some(Ok(_)) => {}
                 }
             }
             Ok(())
