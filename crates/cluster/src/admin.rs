@@ -320,25 +320,41 @@ impl Cluster {
             return false;
         };
         let metadata = Metadata::from_response(&response);
-        let mut by_leader: BTreeMap<BrokerId, Vec<ListOffsetsTopic>> = BTreeMap::new();
+        // Per leader, per topic, the partitions it leads.
+        let mut by_leader: BTreeMap<BrokerId, BTreeMap<&str, Vec<ListOffsetsPartition>>> =
+            BTreeMap::new();
         for name in topics {
-            let Some(topic) = metadata.topic(name) else {
+            let Some(topic) = metadata
+                .topic(name)
+                .filter(|t| t.error.is_none() && !t.partitions.is_empty())
+            else {
                 return false;
             };
             for partition in &topic.partitions {
                 let Some(leader) = partition.leader else {
                     return false;
                 };
-                by_leader.entry(leader).or_default().push(
-                    ListOffsetsTopic::default()
-                        .with_name(topic_name(name))
-                        .with_partitions(vec![ListOffsetsPartition::default()
+                by_leader
+                    .entry(leader)
+                    .or_default()
+                    .entry(name.as_str())
+                    .or_default()
+                    .push(
+                        ListOffsetsPartition::default()
                             .with_partition_index(partition.partition)
-                            .with_timestamp(LATEST_OFFSET)]),
-                );
+                            .with_timestamp(LATEST_OFFSET),
+                    );
             }
         }
         for (leader, asked) in by_leader {
+            let asked = asked
+                .into_iter()
+                .map(|(name, partitions)| {
+                    ListOffsetsTopic::default()
+                        .with_name(topic_name(name))
+                        .with_partitions(partitions)
+                })
+                .collect();
             let request = ListOffsetsRequest::default()
                 .with_replica_id(WireBrokerId(-1))
                 .with_topics(asked);
